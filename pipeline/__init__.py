@@ -1,0 +1,24 @@
+"""oilake: Open Images V6 annotations as a typed, partitioned Parquet lake with a DuckDB catalog."""
+
+from pipeline.build import BuildOptions, build_lake
+from pipeline.errors import (
+    HeaderError,
+    InputFormatError,
+    LakeError,
+    OilakeError,
+    RejectLimitError,
+    SchemaError,
+    SourceError,
+)
+
+__all__ = [
+    "BuildOptions",
+    "HeaderError",
+    "InputFormatError",
+    "LakeError",
+    "OilakeError",
+    "RejectLimitError",
+    "SchemaError",
+    "SourceError",
+    "build_lake",
+]

@@ -1,0 +1,268 @@
+"""Build a lake: plan (check every header first), ingest, reconcile, validate, publish."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+import pyarrow.parquet as pq
+
+from pipeline import dimensions
+from pipeline.catalog import write_catalog
+from pipeline.csv_reader import check_header
+from pipeline.errors import LakeError, OilakeError, RejectLimitError, SchemaError
+from pipeline.families import CsvFamily, csv_families
+from pipeline.hierarchy import Hierarchy, parse_hierarchy
+from pipeline.ingest import FileReport, ingest_to_parquet, read_small
+from pipeline.manifest import MANIFEST, Manifest
+from pipeline.official import SPLITS, OfficialFile, official_files
+from pipeline.overlap import OVERLAPS, remove_overlap
+from pipeline.parquet_writer import PartWriter
+from pipeline.progress import log
+from pipeline.rejects import RejectSink
+from pipeline.schema import all_schemas, table_schema
+from pipeline.sources import Source, SourceFile
+
+JSON_FAMILIES = {"narratives": "narratives", "hierarchy": "hierarchy"}
+
+
+def sample_dir() -> Path:
+    """The bundled sample of every family, shipped inside the package."""
+    return Path(__file__).resolve().parent / "sample"
+
+
+class SelectionError(OilakeError):
+    """``--only`` or ``--splits`` names something that does not exist."""
+
+
+@dataclass
+class BuildOptions:
+    """What to build, from where, into where."""
+
+    source: str
+    lake: Path
+    only: Sequence[str] | None = None
+    splits: Sequence[str] | None = None
+    max_rejects: int = 0
+    storage_options: dict[str, str] | None = None
+
+
+@dataclass
+class Planned:
+    """A source file that will be ingested, with its checked header."""
+
+    file: SourceFile
+    spec: CsvFamily | None
+    header: list[str] | None = None
+    hierarchy: Hierarchy | None = None
+
+
+@dataclass
+class Plan:
+    files: list[Planned] = field(default_factory=list)
+    skipped: list[dict[str, str | None]] = field(default_factory=list)
+
+
+def family_table(family: str) -> str:
+    """The lake table a family feeds."""
+    specs = csv_families()
+    return specs[family].table if family in specs else JSON_FAMILIES[family]
+
+
+def select_families(only: Sequence[str] | None) -> set[str]:
+    """Family names selected by ``--only`` (family or table names); all when None."""
+    every = {f.family for f in official_files()}
+    if not only:
+        return every
+    chosen: set[str] = set()
+    for name in only:
+        by_table = {f for f in every if family_table(f) == name}
+        if by_table:
+            chosen |= by_table
+        elif name in every:
+            chosen.add(name)
+        else:
+            known = ", ".join(sorted(every | {family_table(f) for f in every}))
+            raise SelectionError(f"--only: unknown family or table {name!r}; known: {known}")
+    return chosen
+
+
+def select_splits(splits: Sequence[str] | None) -> set[str]:
+    if not splits:
+        return set(SPLITS)
+    unknown = sorted(set(splits) - set(SPLITS))
+    if unknown:
+        raise SelectionError(f"--splits: unknown split(s) {', '.join(unknown)}; known: {', '.join(SPLITS)}")
+    return set(splits)
+
+
+def plan_build(source: Source, options: BuildOptions) -> Plan:
+    """Find the selected files and check every header before any work is done."""
+    families = select_families(options.only)
+    splits = select_splits(options.splits)
+    specs = csv_families()
+    plan = Plan()
+    for official in official_files():
+        if official.family not in families or (official.split and official.split not in splits):
+            continue
+        found = source.find(official)
+        if found is None:
+            plan.skipped.append({"family": official.family, "split": official.split, "file": official.name})
+            continue
+        planned = Planned(file=found, spec=specs.get(official.family))
+        if planned.spec is not None and planned.spec.has_header:
+            planned.header = check_header(found.name, source.read_head(found), [list(h) for h in planned.spec.headers])
+        elif official.family == "hierarchy":
+            with source.open(found) as opened:
+                planned.hierarchy = parse_hierarchy(found.name, opened.read_all())
+        plan.files.append(planned)
+    return plan
+
+
+def build_lake(options: BuildOptions) -> dict[str, object]:
+    """Build the lake described by ``options`` and publish it; returns the manifest."""
+    lake = options.lake.resolve()
+    _check_lake_folder(lake)
+    source = Source(options.source, options.storage_options)
+    plan = plan_build(source, options)
+    for skipped in plan.skipped:
+        split = f" ({skipped['split']})" if skipped["split"] else ""
+        log(f"skip  {skipped['family']}{split}: {skipped['file']} not in the source")
+    if not plan.files:
+        raise OilakeError(f"no official Open Images file found in {options.source!r} for this selection")
+    lake.parent.mkdir(parents=True, exist_ok=True)
+    staging = lake.parent / f".{lake.name}.staging-{os.getpid()}-{int(time.time())}"
+    staging.mkdir()
+    try:
+        manifest = _build_into(staging, source, plan, options)
+        write_catalog(staging)
+        _publish(staging, lake)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    write_catalog(lake)
+    return manifest
+
+
+def _build_into(staging: Path, source: Source, plan: Plan, options: BuildOptions) -> dict[str, object]:
+    manifest = Manifest(source=options.source, skipped=plan.skipped)
+    rejects = RejectSink(staging / "rejects" / "rejects.parquet")
+    small: dict[str, list[tuple[pl.DataFrame, FileReport]]] = {}
+    for planned in plan.files:
+        family = planned.file.official.family
+        if planned.hierarchy is not None:
+            report = _write_hierarchy(staging, planned)
+        elif planned.spec is not None and planned.file.official.split is None:
+            frame, report = read_small(source, planned.file, planned.spec, planned.header, rejects)
+            small.setdefault(family, []).append((frame, report))
+        else:
+            report = ingest_to_parquet(source, planned.file, planned.spec, planned.header, staging, rejects)
+        manifest.files.append(report)
+        _log_report(report)
+    rejects.close()
+    _write_small_tables(staging, small)
+    _remove_overlaps(staging, manifest.files)
+    _check(staging, manifest.files, rejects, options.max_rejects)
+    return manifest.write(staging)
+
+
+def _log_report(report: FileReport) -> None:
+    split = f"/{report.split}" if report.split else ""
+    extra = f", {report.rows_rejected:,} rejected" if report.rows_rejected else ""
+    log(f"read  {report.table}{split} ← {report.file}: {report.rows_read:,} rows{extra} ({report.seconds:.1f}s)")
+
+
+def _write_hierarchy(staging: Path, planned: Planned) -> FileReport:
+    assert planned.hierarchy is not None
+    hierarchy = planned.hierarchy
+    frame = dimensions.hierarchy_frame(hierarchy)
+    _write_table(staging, "hierarchy", frame)
+    file = planned.file
+    return FileReport(
+        family=file.official.family, split=None, file=file.name, table="hierarchy",
+        bytes=file.size or 0, rows_read=hierarchy.edge_occurrences, rows_written=frame.height,
+        rows_duplicate=hierarchy.edge_occurrences - frame.height, output="hierarchy/hierarchy.parquet",
+    )  # fmt: skip
+
+
+def _write_table(staging: Path, table: str, frame: pl.DataFrame) -> None:
+    writer = PartWriter(staging / table / f"{table}.parquet", table_schema(table))
+    writer.write(frame.to_arrow())
+    writer.close()
+
+
+def _write_small_tables(staging: Path, small: dict[str, list[tuple[pl.DataFrame, FileReport]]]) -> None:
+    class_families = {"classes", *dimensions.LIST_FLAGS}
+    lists = {family: pl.concat([frame for frame, _ in parts]) for family, parts in small.items() if family in class_families}
+    if lists:
+        classes, duplicates = dimensions.build_classes(lists)
+        _write_table(staging, "classes", classes)
+        for family in lists:
+            for _, report in small[family]:
+                report.rows_duplicate = duplicates[family]
+                report.rows_written = report.rows_read - report.rows_rejected - report.rows_duplicate
+                report.output = "classes/classes.parquet"
+    for family, parts in small.items():
+        if family in class_families:
+            continue
+        table = parts[0][1].table
+        frame = pl.concat([frame for frame, _ in parts])
+        _write_table(staging, table, frame)
+        for part, report in parts:
+            report.rows_written = part.height
+            report.output = f"{table}/{table}.parquet"
+
+
+def _remove_overlaps(staging: Path, reports: list[FileReport]) -> None:
+    by_key = {(r.family, r.split): r for r in reports}
+    for subset_family, superset_family, table, keys in OVERLAPS:
+        for split in SPLITS:
+            subset, superset = by_key.get((subset_family, split)), by_key.get((superset_family, split))
+            if subset is None or superset is None or subset.output is None or superset.output is None:
+                continue
+            removed = remove_overlap(staging / subset.output, staging / superset.output, table, keys, staging)
+            subset.rows_duplicate += removed
+            subset.rows_written -= removed
+            log(f"dedup {table}/{split}: {removed:,} rows of {subset.file} already in {superset.file}")
+            if subset.rows_written == 0:
+                (staging / subset.output).unlink()
+                subset.output = None
+
+
+def _check(staging: Path, reports: list[FileReport], rejects: RejectSink, max_rejects: int) -> None:
+    """Reconcile every file, check every Parquet file against its schema, apply ``--max-rejects``."""
+    for report in reports:
+        if not report.reconciles:
+            raise OilakeError(
+                f"{report.file}: counts do not reconcile: read {report.rows_read} != written {report.rows_written}"
+                f" + rejected {report.rows_rejected} + duplicate {report.rows_duplicate}"
+            )
+    for name, schema in all_schemas().items():
+        for path in sorted((staging / name).rglob("*.parquet")) if (staging / name).is_dir() else []:
+            written = pq.read_schema(path).remove_metadata()
+            if not written.equals(schema.arrow):
+                raise SchemaError(f"{path.relative_to(staging)} does not match schemas/{name}.toml")
+    if rejects.count > max_rejects:
+        raise RejectLimitError(rejects.count, max_rejects, rejects.examples)
+
+
+def _check_lake_folder(lake: Path) -> None:
+    if lake.exists() and (not lake.is_dir() or (any(lake.iterdir()) and not (lake / MANIFEST).exists())):
+        raise LakeError(
+            f"refusing to replace {lake}: it exists and is not an oilake lake (no {MANIFEST}); "
+            "choose a new or empty folder with --lake"
+        )
+
+
+def _publish(staging: Path, lake: Path) -> None:
+    """Swap the finished staging folder in place of the old lake."""
+    old = lake.parent / f".{lake.name}.old-{os.getpid()}-{int(time.time())}"
+    if lake.exists():
+        os.replace(lake, old)
+    os.replace(staging, lake)
+    shutil.rmtree(old, ignore_errors=True)

@@ -1,0 +1,71 @@
+"""The DuckDB catalog ``LAKE/lake.duckdb``: one view per lake table, with comments."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from pipeline.schema import TableSchema, all_schemas
+
+CATALOG = "lake.duckdb"
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def view_sql(schema: TableSchema, root: Path) -> str | None:
+    """``create view`` over the table's Parquet files, or None when it has none."""
+    folder = root / schema.table
+    if not any(folder.rglob("*.parquet")):
+        return None
+    if schema.partition_by:
+        glob = (folder / "*" / "*.parquet").as_posix()
+        return (
+            f"create view {schema.table} as select * from read_parquet({_quote(glob)}, "
+            "hive_partitioning = true, hive_types = {'split': varchar})"
+        )
+    glob = (folder / "*.parquet").as_posix()
+    return f"create view {schema.table} as select * from read_parquet({_quote(glob)})"
+
+
+def write_catalog(root: Path, data_root: Path | None = None) -> Path:
+    """Write ``root/lake.duckdb`` (atomically) with views over ``data_root`` (default ``root``)."""
+    data_root = (data_root or root).resolve()
+    target = root / CATALOG
+    temp = root / f".{CATALOG}.{os.getpid()}.tmp"
+    temp.unlink(missing_ok=True)
+    con = duckdb.connect(str(temp))
+    try:
+        for schema in all_schemas().values():
+            sql = view_sql(schema, data_root)
+            if sql is None:
+                _empty_table(con, schema)
+                kind = "table"
+            else:
+                con.execute(sql)
+                kind = "view"
+            con.execute(f"comment on {kind} {schema.table} is {_quote(schema.description)}")
+            for column in schema.columns:
+                con.execute(f"comment on column {schema.table}.{column.name} is {_quote(column.description)}")
+            if schema.partition_by:
+                con.execute(f"comment on column {schema.table}.split is 'Split: train, validation or test (Hive partition).'")
+        con.execute("checkpoint")
+    finally:
+        con.close()
+    os.replace(temp, target)
+    return target
+
+
+def _empty_table(con: duckdb.DuckDBPyConnection, schema: TableSchema) -> None:
+    """An empty table with the declared columns, for a table no source file fed."""
+    fields = list(schema.arrow)
+    if schema.partition_by:
+        fields.append(pa.field("split", pa.string()))
+    empty = pa.schema(fields).empty_table()
+    con.register("_empty", empty)
+    con.execute(f"create table {schema.table} as select * from _empty")
+    con.unregister("_empty")

@@ -1,0 +1,214 @@
+"""Stream a CSV file as string batches that know each row's physical line number.
+
+pyarrow parses (it is the reader that reports malformed rows with their record
+number); rows with the wrong number of fields come out as ``Malformed`` rows
+instead of stopping the read, and invalid UTF-8 is caught per value.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+
+from pipeline.errors import HeaderError, InputFormatError
+
+BLOCK_SIZE = 16 << 20
+BOM = b"\xef\xbb\xbf"
+
+
+@dataclass
+class Malformed:
+    """A source row refused before any value was looked at."""
+
+    line: int
+    reason: str
+    raw: str
+
+
+@dataclass
+class CsvBatch:
+    """Parsed rows (all columns as strings) with their lines, and malformed rows."""
+
+    table: pa.Table
+    lines: np.ndarray
+    malformed: list[Malformed] = field(default_factory=list)
+    blank_lines: int = 0
+
+
+def parse_header(head: bytes) -> list[str] | None:
+    """The field names on the first line of ``head``, or None for an empty file."""
+    if head.startswith(BOM):
+        head = head[len(BOM) :]
+    if not head.strip():
+        return None
+    first = head.split(b"\n", 1)[0].rstrip(b"\r").decode("utf-8", errors="replace")
+    return next(csv.reader(io.StringIO(first)))
+
+
+def check_header(file: str, head: bytes, expected: list[list[str]]) -> list[str]:
+    """Return the matching expected header, or raise ``HeaderError``."""
+    found = parse_header(head)
+    for header in expected:
+        if found == header:
+            return header
+    raise HeaderError(file, expected, found)
+
+
+class _LineTracker:
+    """Turns pyarrow record numbers into physical line numbers.
+
+    pyarrow numbers records from 1 (header included) but a quoted value may
+    hold newlines, so a record's line is its number plus every newline held
+    inside the records before it.
+    """
+
+    def __init__(self, first_record: int) -> None:
+        self.next_record = first_record
+        self.extra_newlines = 0
+        self.pending: list[tuple[int, str, int, int]] = []  # record, text, expected, actual
+
+    def on_invalid(self, row: pacsv.InvalidRow) -> str:
+        self.pending.append((row.number, row.text, row.expected_columns, row.actual_columns))
+        return "skip"
+
+    def assign(self, table: pa.Table) -> tuple[np.ndarray, list[Malformed]]:
+        n = table.num_rows
+        pending_records = np.array([p[0] for p in self.pending], dtype=np.int64)
+        candidates = np.arange(self.next_record, self.next_record + n + len(self.pending))
+        good_records = candidates[~np.isin(candidates, pending_records)][:n]
+        last = int(good_records[-1]) if n else (self.next_record - 1)
+        now = [p for p in self.pending if p[0] <= last] if n else []
+        self.pending = [p for p in self.pending if p[0] > last] if n else self.pending
+        lines, malformed = self._lines(table, good_records, now)
+        if n:
+            self.next_record = last + 1
+        return lines, malformed
+
+    def flush(self) -> list[Malformed]:
+        empty = pa.table({})
+        _, malformed = self._lines(empty, np.empty(0, dtype=np.int64), self.pending)
+        self.pending = []
+        return malformed
+
+    def _lines(
+        self, table: pa.Table, good_records: np.ndarray, bad: list[tuple[int, str, int, int]]
+    ) -> tuple[np.ndarray, list[Malformed]]:
+        newlines = np.zeros(table.num_rows, dtype=np.int64)
+        for column in table.columns:
+            counts = pc.count_substring(column, "\n")
+            if pc.sum(counts).as_py():
+                newlines += counts.to_numpy(zero_copy_only=False).astype(np.int64)
+        records = np.concatenate([good_records, np.array([b[0] for b in bad], dtype=np.int64)])
+        held = np.concatenate([newlines, np.array([b[1].count("\n") for b in bad], dtype=np.int64)])
+        order = np.argsort(records, kind="stable")
+        before = np.cumsum(held[order]) - held[order]
+        lines = np.empty_like(records)
+        lines[order] = records[order] + self.extra_newlines + before
+        self.extra_newlines += int(held.sum())
+        malformed = [
+            Malformed(
+                line=int(lines[len(good_records) + i]),
+                reason=f"expected {expected} fields, found {actual}",
+                raw=text,
+            )
+            for i, (_, text, expected, actual) in enumerate(bad)
+        ]
+        return lines[: len(good_records)], malformed
+
+
+def read_csv(
+    stream: pa.NativeFile,
+    file: str,
+    columns: list[str],
+    has_header: bool,
+    block_size: int = BLOCK_SIZE,
+) -> Iterator[CsvBatch]:
+    """Yield batches of ``columns`` (strings) read from ``stream``."""
+    tracker = _LineTracker(first_record=2 if has_header else 1)
+    try:
+        reader = pacsv.open_csv(
+            stream,
+            read_options=pacsv.ReadOptions(
+                use_threads=False,
+                block_size=block_size,
+                skip_rows=1 if has_header else 0,
+                column_names=columns,
+            ),
+            parse_options=pacsv.ParseOptions(
+                newlines_in_values=True,
+                ignore_empty_lines=False,
+                invalid_row_handler=tracker.on_invalid,
+            ),
+            convert_options=pacsv.ConvertOptions(
+                column_types={c: pa.binary() for c in columns},
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+            ),
+        )
+        for batch in reader:
+            table = pa.Table.from_batches([batch])
+            lines, malformed = tracker.assign(table)
+            table, lines, blank = _drop_blank(table, lines)
+            table, lines, bad_utf8 = _decode(table, lines)
+            yield CsvBatch(table, lines, malformed + bad_utf8, blank)
+    except (pa.ArrowInvalid, OSError, EOFError) as exc:
+        raise InputFormatError(f"{file}: cannot be read as CSV: {exc}") from exc
+    tail = tracker.flush()
+    if tail:
+        yield CsvBatch(_empty(columns), np.empty(0, dtype=np.int64), tail, 0)
+
+
+def _empty(columns: list[str]) -> pa.Table:
+    return pa.table({c: pa.array([], pa.string()) for c in columns})
+
+
+def _drop_blank(table: pa.Table, lines: np.ndarray) -> tuple[pa.Table, np.ndarray, int]:
+    """Remove rows whose every field is empty (blank lines); they are not data rows."""
+    if table.num_rows == 0:
+        return table, lines, 0
+    blank = None
+    for column in table.columns:
+        empty = pc.equal(pc.binary_length(column), 0)
+        blank = empty if blank is None else pc.and_(blank, empty)
+    count = pc.sum(blank).as_py() or 0
+    if not count:
+        return table, lines, 0
+    keep = pc.invert(blank)
+    return table.filter(keep), lines[keep.to_numpy(zero_copy_only=False)], count
+
+
+def _decode(table: pa.Table, lines: np.ndarray) -> tuple[pa.Table, np.ndarray, list[Malformed]]:
+    """Cast binary columns to UTF-8 strings; rows with invalid UTF-8 become malformed."""
+    try:
+        return table.cast(pa.schema([(c, pa.string()) for c in table.column_names])), lines, []
+    except pa.ArrowInvalid:
+        pass
+    bad_rows: dict[int, str] = {}
+    for name, column in zip(table.column_names, table.columns, strict=True):
+        for i, value in enumerate(column.to_pylist()):
+            try:
+                value.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                bad_rows.setdefault(i, f"{name}: invalid UTF-8 ({exc.reason} at byte {exc.start})")
+    keep = np.ones(table.num_rows, dtype=bool)
+    keep[list(bad_rows)] = False
+    malformed = []
+    for i, reason in sorted(bad_rows.items()):
+        fields = [v.decode("utf-8", errors="replace") for v in table.slice(i, 1).to_pylist()[0].values()]
+        malformed.append(Malformed(line=int(lines[i]), reason=reason, raw=to_csv_line(fields)))
+    kept = table.filter(pa.array(keep))
+    return kept.cast(pa.schema([(c, pa.string()) for c in kept.column_names])), lines[keep], malformed
+
+
+def to_csv_line(fields: list[str]) -> str:
+    """Write ``fields`` as one CSV line (minimal quoting), without line end."""
+    out = io.StringIO()
+    csv.writer(out, lineterminator="").writerow(fields)
+    return out.getvalue()

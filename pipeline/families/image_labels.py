@@ -1,0 +1,37 @@
+"""Image-level label files: human-verified (full and ``-boxable``) and machine-generated."""
+
+from __future__ import annotations
+
+import polars as pl
+
+from pipeline import fields as f
+from pipeline.families import CsvFamily
+
+HEADER = ("ImageID", "Source", "LabelName", "Confidence")
+
+
+def transform(df: pl.DataFrame) -> pl.DataFrame:
+    checks = [
+        f.check_image_id("ImageID"),
+        f.check_not_empty("Source"),
+        f.check_mid("LabelName"),
+        f.check_in_unit("Confidence"),
+    ]
+    return df.select(
+        pl.col("ImageID").alias("image_id"),
+        f.image_id_u64("ImageID").alias("image_id_u64"),
+        pl.col("Source").alias("source"),
+        pl.col("LabelName").alias("label_mid"),
+        f.float32("Confidence").alias("confidence"),
+        pl.col("_line"),
+        f.first_reason(checks),
+    )
+
+
+SPEC = CsvFamily(
+    families=("image_labels_human", "image_labels_human_boxable", "image_labels_machine"),
+    table="image_labels",
+    headers=(HEADER,),
+    has_header=True,
+    transform=transform,
+)

@@ -1,0 +1,47 @@
+"""Image metadata files (``*-images-*with-rotation.csv``)."""
+
+from __future__ import annotations
+
+import polars as pl
+
+from pipeline import fields as f
+from pipeline.families import CsvFamily
+
+HEADER = ("ImageID", "Subset", "OriginalURL", "OriginalLandingURL", "License", "AuthorProfileURL",
+          "Author", "Title", "OriginalSize", "OriginalMD5", "Thumbnail300KURL", "Rotation")  # fmt: skip
+ROTATION_UNKNOWN = ("", "nan", "NaN")
+
+
+def transform(df: pl.DataFrame) -> pl.DataFrame:
+    checks = [
+        f.check_image_id("ImageID"),
+        f.check_not_empty("Subset"),
+        f.check_int("OriginalSize"),
+        f.check_float_or_null("Rotation", ROTATION_UNKNOWN),
+    ]
+    return df.select(
+        pl.col("ImageID").alias("image_id"),
+        f.image_id_u64("ImageID").alias("image_id_u64"),
+        pl.col("Subset").alias("subset"),
+        pl.col("OriginalURL").alias("original_url"),
+        pl.col("OriginalLandingURL").alias("original_landing_url"),
+        pl.col("License").alias("license"),
+        pl.col("AuthorProfileURL").alias("author_profile_url"),
+        pl.col("Author").alias("author"),
+        pl.col("Title").alias("title"),
+        f.int64("OriginalSize").alias("original_size"),
+        pl.col("OriginalMD5").alias("original_md5"),
+        pl.when(pl.col("Thumbnail300KURL") == "").then(None).otherwise(pl.col("Thumbnail300KURL")).alias("thumbnail_300k_url"),
+        f.float32_or_null("Rotation", ROTATION_UNKNOWN).alias("rotation"),
+        pl.col("_line"),
+        f.first_reason(checks),
+    )
+
+
+SPEC = CsvFamily(
+    families=("images", "images_boxable"),
+    table="images",
+    headers=(HEADER,),
+    has_header=True,
+    transform=transform,
+)

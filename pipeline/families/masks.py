@@ -1,0 +1,69 @@
+"""Segmentation files (``*-annotations-object-segmentation.csv``); Clicks become a list of structs."""
+
+from __future__ import annotations
+
+import polars as pl
+
+from pipeline import fields as f
+from pipeline.families import CsvFamily
+
+HEADER = ("MaskPath", "ImageID", "LabelName", "BoxID", "BoxXMin", "BoxXMax", "BoxYMin", "BoxYMax",
+          "PredictedIoU", "Clicks")  # fmt: skip
+COORDS = {"BoxXMin": "box_x_min", "BoxXMax": "box_x_max", "BoxYMin": "box_y_min", "BoxYMax": "box_y_max"}
+_NUMBER = r"-?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?"
+CLICK = rf"^{_NUMBER} {_NUMBER} [01]$"
+CLICK_TYPE = pl.List(pl.Struct({"x": pl.Float32, "y": pl.Float32, "positive": pl.Boolean}))
+
+
+def clicks(column: str) -> pl.Expr:
+    """``x y L;x y L;...`` → ``[{x, y, positive}, ...]``; an empty field → ``[]``."""
+    parts = pl.element().str.split(" ")
+    parsed = pl.col(column).str.split(";").list.eval(
+        pl.struct(
+            parts.list.get(0, null_on_oob=True).cast(pl.Float32, strict=False).alias("x"),
+            parts.list.get(1, null_on_oob=True).cast(pl.Float32, strict=False).alias("y"),
+            (parts.list.get(2, null_on_oob=True) == "1").alias("positive"),
+        )
+    )
+    return pl.when(pl.col(column) == "").then(pl.lit([], dtype=CLICK_TYPE)).otherwise(parsed)
+
+
+def check_clicks(column: str) -> pl.Expr:
+    each_ok = pl.col(column).str.split(";").list.eval(pl.element().str.contains(CLICK)).list.all()
+    ok = (pl.col(column) == "") | each_ok
+    return pl.when(ok).then(None).otherwise(
+        pl.format(f"{column}: expected 'x y L' clicks (L = 0 or 1) separated by ';', found '{{}}'", pl.col(column))
+    )
+
+
+def transform(df: pl.DataFrame) -> pl.DataFrame:
+    checks = [
+        f.check_not_empty("MaskPath"),
+        f.check_image_id("ImageID"),
+        f.check_mid("LabelName"),
+        f.check_not_empty("BoxID"),
+        *(f.check_float(c) for c in COORDS),
+        f.check_float("PredictedIoU", nullable=True),
+        check_clicks("Clicks"),
+    ]
+    return df.select(
+        pl.col("ImageID").alias("image_id"),
+        f.image_id_u64("ImageID").alias("image_id_u64"),
+        pl.col("MaskPath").alias("mask_path"),
+        pl.col("LabelName").alias("label_mid"),
+        pl.col("BoxID").alias("box_id"),
+        *(f.float32(c).alias(name) for c, name in COORDS.items()),
+        f.float32_or_null("PredictedIoU").alias("predicted_iou"),
+        clicks("Clicks").alias("clicks"),
+        pl.col("_line"),
+        f.first_reason(checks),
+    )
+
+
+SPEC = CsvFamily(
+    families=("masks",),
+    table="masks",
+    headers=(HEADER,),
+    has_header=True,
+    transform=transform,
+)

@@ -1,0 +1,87 @@
+"""Small metadata files: class lists, attribute and relationship names, triplets, ID lists.
+
+Header-less files are read with the column names given here. Class lists from
+several files are merged into ``classes`` by ``pipeline.dimensions``.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from pipeline import fields as f
+from pipeline.families import CsvFamily
+
+
+def _class_descriptions(df: pl.DataFrame) -> pl.DataFrame:
+    return df.select(
+        pl.col("LabelName").alias("label_mid"),
+        pl.col("DisplayName").alias("display_name"),
+        pl.col("_line"),
+        f.first_reason([f.check_mid("LabelName"), f.check_not_empty("DisplayName")]),
+    )
+
+
+def _mid_list(df: pl.DataFrame) -> pl.DataFrame:
+    return df.select(
+        pl.col("LabelName").alias("label_mid"),
+        pl.col("_line"),
+        f.first_reason([f.check_mid("LabelName")]),
+    )
+
+
+def _attributes(df: pl.DataFrame) -> pl.DataFrame:
+    return df.select(
+        pl.col("AttributeName").alias("attribute_mid"),
+        pl.col("DisplayName").alias("display_name"),
+        pl.col("_line"),
+        f.first_reason([f.check_mid("AttributeName"), f.check_not_empty("DisplayName")]),
+    )
+
+
+def _relationship_names(df: pl.DataFrame) -> pl.DataFrame:
+    return df.select(
+        pl.col("RelationshipLabel").alias("relationship"),
+        pl.col("DisplayName").alias("display_name"),
+        pl.col("_line"),
+        f.first_reason([f.check_not_empty("RelationshipLabel"), f.check_not_empty("DisplayName")]),
+    )
+
+
+def _triplets(df: pl.DataFrame) -> pl.DataFrame:
+    return df.select(
+        pl.col("LabelName1").alias("label_mid_1"),
+        pl.col("LabelName2").alias("label_mid_2"),
+        pl.col("RelationshipLabel").alias("relationship"),
+        pl.col("_line"),
+        f.first_reason(
+            [f.check_mid("LabelName1"), f.check_mid("LabelName2"), f.check_not_empty("RelationshipLabel")]
+        ),
+    )
+
+
+def _image_ids(df: pl.DataFrame) -> pl.DataFrame:
+    return df.select(
+        pl.col("ImageID").alias("image_id"),
+        f.image_id_u64("ImageID").alias("image_id_u64"),
+        pl.col("_line"),
+        f.first_reason([f.check_image_id("ImageID")]),
+    )
+
+
+SPECS = (
+    CsvFamily(("classes",), "classes", (("LabelName", "DisplayName"),), True, _class_descriptions),
+    CsvFamily(("classes_boxable",), "classes", (("LabelName", "DisplayName"),), False, _class_descriptions),
+    CsvFamily(("classes_trainable",), "classes", (("LabelName",),), False, _mid_list),
+    CsvFamily(("classes_segmentable",), "classes", (("LabelName",),), False, _mid_list),
+    CsvFamily(("human_parts_classes",), "classes", (("LabelName",),), False, _mid_list),
+    CsvFamily(("attributes",), "attributes", (("AttributeName", "DisplayName"),), False, _attributes),
+    CsvFamily(
+        ("relationship_names",), "relationship_names", (("RelationshipLabel", "DisplayName"),), False,
+        _relationship_names,
+    ),
+    CsvFamily(
+        ("relationship_triplets",), "relationship_triplets", (("LabelName1", "LabelName2", "RelationshipLabel"),),
+        True, _triplets,
+    ),
+    CsvFamily(("human_parts_images",), "human_parts_images", (("ImageID",),), False, _image_ids),
+)

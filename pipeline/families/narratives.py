@@ -1,0 +1,69 @@
+"""Localized narratives (JSON lines), one row per (image, annotator)."""
+
+from __future__ import annotations
+
+import polars as pl
+import pyarrow as pa
+
+from pipeline import fields as f
+
+TIMED = pa.struct([("utterance", pa.string()), ("start_time", pa.float64()), ("end_time", pa.float64())])
+POINT = pa.struct([("x", pa.float64()), ("y", pa.float64()), ("t", pa.float64())])
+RAW_SCHEMA = pa.schema(
+    [
+        ("dataset_id", pa.string()),
+        ("image_id", pa.string()),
+        ("annotator_id", pa.int64()),
+        ("caption", pa.string()),
+        ("timed_caption", pa.list_(TIMED)),
+        ("traces", pa.list_(pa.list_(POINT))),
+        ("voice_recording", pa.string()),
+    ]
+)
+REQUIRED = {
+    "dataset_id": str,
+    "image_id": str,
+    "annotator_id": int,
+    "caption": str,
+    "timed_caption": list,
+    "traces": list,
+    "voice_recording": str,
+}
+
+
+def check_line(value: object) -> str | None:
+    """Why one decoded JSON line is not a narrative, or None."""
+    if not isinstance(value, dict):
+        return f"expected a JSON object, found {type(value).__name__}"
+    for key, kind in REQUIRED.items():
+        if key not in value:
+            return f"{key}: missing"
+        if not isinstance(value[key], kind) or isinstance(value[key], bool):
+            return f"{key}: expected {kind.__name__}, found {type(value[key]).__name__}"
+    extra = sorted(set(value) - set(REQUIRED))
+    if extra:
+        return f"unexpected key(s): {', '.join(extra)}"
+    return None
+
+
+def _not_null(name: str) -> pl.Expr:
+    return pl.when(pl.col(name).is_null()).then(pl.lit(f"{name}: missing")).otherwise(None)
+
+
+def transform(df: pl.DataFrame) -> pl.DataFrame:
+    checks = [
+        *(_not_null(c) for c in REQUIRED),
+        f.check_image_id("image_id"),
+    ]
+    return df.select(
+        pl.col("image_id"),
+        f.image_id_u64("image_id").alias("image_id_u64"),
+        pl.col("dataset_id"),
+        pl.col("annotator_id"),
+        pl.col("caption"),
+        pl.col("timed_caption"),
+        pl.col("traces"),
+        pl.col("voice_recording"),
+        pl.col("_line"),
+        f.first_reason(checks),
+    )

@@ -1,0 +1,41 @@
+"""Visual relationship files (``*-annotations-vrd.csv``)."""
+
+from __future__ import annotations
+
+import polars as pl
+
+from pipeline import fields as f
+from pipeline.families import CsvFamily
+
+HEADER = ("ImageID", "LabelName1", "LabelName2", "XMin1", "XMax1", "YMin1", "YMax1",
+          "XMin2", "XMax2", "YMin2", "YMax2", "RelationshipLabel")  # fmt: skip
+COORDS = {c: f"{c[0].lower()}_{c[1:4].lower()}_{c[4]}" for c in HEADER[3:11]}
+
+
+def transform(df: pl.DataFrame) -> pl.DataFrame:
+    checks = [
+        f.check_image_id("ImageID"),
+        f.check_mid("LabelName1"),
+        f.check_mid("LabelName2"),
+        *(f.check_float(c) for c in COORDS),
+        f.check_not_empty("RelationshipLabel"),
+    ]
+    return df.select(
+        pl.col("ImageID").alias("image_id"),
+        f.image_id_u64("ImageID").alias("image_id_u64"),
+        pl.col("LabelName1").alias("label_mid_1"),
+        pl.col("LabelName2").alias("label_mid_2"),
+        *(f.float32(c).alias(name) for c, name in COORDS.items()),
+        pl.col("RelationshipLabel").alias("relationship"),
+        pl.col("_line"),
+        f.first_reason(checks),
+    )
+
+
+SPEC = CsvFamily(
+    families=("relationships",),
+    table="relationships",
+    headers=(HEADER,),
+    has_header=True,
+    transform=transform,
+)

@@ -1,0 +1,56 @@
+"""The official Open Images V6 file list, shipped as package data."""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+
+SPLITS = ("train", "validation", "test")
+
+
+@dataclass(frozen=True)
+class OfficialFile:
+    """One file of the official release."""
+
+    family: str
+    split: str | None
+    name: str
+    url_prefix: str
+    bytes: int | None
+    md5: str | None
+    rows: int | None
+
+    @property
+    def url(self) -> str:
+        return self.url_prefix + self.name
+
+
+def _int_or_none(text: str) -> int | None:
+    text = text.strip()
+    return int(text) if text.isdigit() else None
+
+
+@cache
+def official_files() -> tuple[OfficialFile, ...]:
+    """Every official V6 file, in the order of the list."""
+    text = resources.files("pipeline").joinpath("data/official-files.tsv").read_text("utf-8")
+    rows = csv.DictReader(text.splitlines(), delimiter="\t")
+    return tuple(
+        OfficialFile(
+            family=r["family"],
+            split=r["split"] or None,
+            name=r["file"],
+            url_prefix=r["url_prefix"],
+            bytes=_int_or_none(r["bytes"]),
+            md5=r["md5"] or None,
+            rows=_int_or_none(r["rows_official"]),
+        )
+        for r in rows
+    )
+
+
+def families() -> list[str]:
+    """Family names in list order, each once."""
+    return list(dict.fromkeys(f.family for f in official_files()))

@@ -1,0 +1,115 @@
+"""Write one Parquet file of a lake table: buffered row groups, zstd, declared schema.
+
+Rows are written in arrival order; when the table is sorted by image and the
+rows did not arrive sorted, the file is re-sorted (stable, out of core) by
+DuckDB when it is closed.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from pipeline.errors import SchemaError
+from pipeline.schema import TableSchema
+
+ROW_GROUP_ROWS = 256 * 1024
+SORT_KEY = "image_id_u64"
+
+
+def conform(table: pa.Table, schema: TableSchema) -> pa.Table:
+    """Cast ``table`` to the declared schema (names, order, types, nullability)."""
+    target = schema.arrow
+    try:
+        table = table.select(target.names)
+        if any(not f.nullable and table.column(f.name).null_count for f in target):
+            raise SchemaError(f"{schema.table}: NULL in a non-nullable column")
+        return table.cast(target)
+    except (KeyError, pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        raise SchemaError(f"{schema.table}: rows do not fit the declared schema: {exc}") from exc
+
+
+def _dictionary_columns(schema: TableSchema) -> list[str]:
+    return [c.name for c in schema.columns if c.type == "string"]
+
+
+class PartWriter:
+    """Writes one Parquet file; ``rows`` counts what was written."""
+
+    def __init__(self, path: Path, schema: TableSchema, row_group_rows: int = ROW_GROUP_ROWS) -> None:
+        self.path = path
+        self.schema = schema
+        self.row_group_rows = row_group_rows
+        self.rows = 0
+        self._buffer: list[pa.Table] = []
+        self._buffered = 0
+        self._sorted = True
+        self._last_key: int | None = None
+        self._track_order = SORT_KEY in schema.column_names and schema.sort_by[:1] == (SORT_KEY,)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._writer = pq.ParquetWriter(
+            path,
+            schema.arrow,
+            compression="zstd",
+            use_dictionary=_dictionary_columns(schema),
+            write_statistics=True,
+        )
+
+    def write(self, table: pa.Table) -> None:
+        table = conform(table, self.schema)
+        if table.num_rows == 0:
+            return
+        if self._track_order and self._sorted:
+            keys = table.column(SORT_KEY).to_numpy()
+            if (self._last_key is not None and keys[0] < self._last_key) or np.any(keys[1:] < keys[:-1]):
+                self._sorted = False
+            self._last_key = int(keys[-1])
+        self._buffer.append(table)
+        self._buffered += table.num_rows
+        self.rows += table.num_rows
+        while self._buffered >= self.row_group_rows:
+            self._flush(self.row_group_rows)
+
+    def _flush(self, rows: int | None = None) -> None:
+        if not self._buffer:
+            return
+        data = pa.concat_tables(self._buffer)
+        take = data.num_rows if rows is None else min(rows, data.num_rows)
+        self._writer.write_table(data.slice(0, take), row_group_size=self.row_group_rows)
+        rest = data.slice(take)
+        self._buffer = [rest] if rest.num_rows else []
+        self._buffered = rest.num_rows
+
+    def close(self) -> bool:
+        """Finish the file; returns True when it had to be re-sorted."""
+        self._flush()
+        self._writer.close()
+        if self._sorted:
+            return False
+        self._resort()
+        return True
+
+    def _resort(self) -> None:
+        unsorted = self.path.with_suffix(".unsorted.parquet")
+        os.replace(self.path, unsorted)
+        con = duckdb.connect()
+        try:
+            con.execute("set preserve_insertion_order = true")
+            reader = con.sql(
+                "select * exclude (file_row_number) from read_parquet(?, file_row_number = true) "
+                f"order by {SORT_KEY}, file_row_number",
+                params=[str(unsorted)],
+            ).to_arrow_reader(self.row_group_rows)
+            writer = PartWriter(self.path, self.schema, self.row_group_rows)
+            writer._track_order = False
+            for batch in reader:
+                writer.write(pa.Table.from_batches([batch]))
+            writer.close()
+        finally:
+            con.close()
+            unsorted.unlink(missing_ok=True)
