@@ -20,7 +20,7 @@ from pipeline.families import CsvFamily, csv_families
 from pipeline.hierarchy import Hierarchy, parse_hierarchy
 from pipeline.ingest import FileReport, ingest_to_parquet, read_small
 from pipeline.manifest import MANIFEST, Manifest
-from pipeline.official import SPLITS, OfficialFile, official_files
+from pipeline.official import SPLITS, official_files
 from pipeline.overlap import OVERLAPS, remove_overlap
 from pipeline.parquet_writer import PartWriter
 from pipeline.progress import log
@@ -191,14 +191,19 @@ def _write_hierarchy(staging: Path, planned: Planned) -> FileReport:
 
 
 def _write_table(staging: Path, table: str, frame: pl.DataFrame) -> None:
-    writer = PartWriter(staging / table / f"{table}.parquet", table_schema(table))
+    schema = table_schema(table)
+    if schema.sort_by:
+        frame = frame.sort(list(schema.sort_by), maintain_order=True)
+    writer = PartWriter(staging / table / f"{table}.parquet", schema)
     writer.write(frame.to_arrow())
     writer.close()
 
 
 def _write_small_tables(staging: Path, small: dict[str, list[tuple[pl.DataFrame, FileReport]]]) -> None:
     class_families = {"classes", *dimensions.LIST_FLAGS}
-    lists = {family: pl.concat([frame for frame, _ in parts]) for family, parts in small.items() if family in class_families}
+    lists = {
+        family: pl.concat([frame for frame, _ in parts]) for family, parts in small.items() if family in class_families
+    }
     if lists:
         classes, duplicates = dimensions.build_classes(lists)
         _write_table(staging, "classes", classes)

@@ -52,7 +52,9 @@ def write_catalog(root: Path, data_root: Path | None = None) -> Path:
             for column in schema.columns:
                 con.execute(f"comment on column {schema.table}.{column.name} is {_quote(column.description)}")
             if schema.partition_by:
-                con.execute(f"comment on column {schema.table}.split is 'Split: train, validation or test (Hive partition).'")
+                con.execute(
+                    f"comment on column {schema.table}.split is 'Split: train, validation or test (Hive partition).'"
+                )
         con.execute("checkpoint")
     finally:
         con.close()

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from pipeline.build import BuildOptions, SelectionError, build_lake, sample_dir
+from pipeline.datadict import render_data_dictionary
 from pipeline.errors import HeaderError, InputFormatError, LakeError, OilakeError, RejectLimitError, SourceError
 
 
@@ -29,12 +30,34 @@ def cli() -> None:
 
 
 @cli.command()
-@click.option("--source", default=None, help="Folder, http(s) prefix or fsspec URL holding the official files. Default: the bundled sample.")
-@click.option("--lake", default="lake", show_default=True, type=click.Path(file_okay=False, path_type=Path), help="Lake folder to (re)build.")
+@click.option(
+    "--source",
+    default=None,
+    help="Folder, http(s) prefix or fsspec URL holding the official files. Default: the bundled sample.",
+)
+@click.option(
+    "--lake",
+    default="lake",
+    show_default=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Lake folder to (re)build.",
+)
 @click.option("--only", default=None, help="Comma-separated families or tables to ingest (e.g. boxes,image_labels).")
 @click.option("--splits", default=None, help="Comma-separated splits to ingest (train,validation,test).")
-@click.option("--max-rejects", default=0, show_default=True, type=click.IntRange(min=0), help="Publish even with up to this many quarantined rows.")
-@click.option("--storage-option", "storage_options", multiple=True, metavar="KEY=VALUE", help="fsspec option for a remote source (repeatable).")
+@click.option(
+    "--max-rejects",
+    default=0,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Publish even with up to this many quarantined rows.",
+)
+@click.option(
+    "--storage-option",
+    "storage_options",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="fsspec option for a remote source (repeatable).",
+)
 def build(
     source: str | None, lake: Path, only: str | None, splits: str | None, max_rejects: int,
     storage_options: tuple[str, ...],
@@ -63,7 +86,10 @@ def build(
     except SelectionError as exc:
         _fail(str(exc))
     except InputFormatError as exc:
-        _fail(str(exc), "the file is damaged or not in its official format; download it again (`.gz` files are read as gzip)")
+        _fail(
+            str(exc),
+            "the file is damaged or not in its official format; download it again (`.gz` files are read as gzip)",
+        )
     except SourceError as exc:
         _fail(str(exc), "check --source: a folder or URL holding files under their official names")
     except LakeError as exc:
@@ -76,6 +102,21 @@ def build(
         if info["rows"]:
             click.echo(f"{name}\t{info['rows']}")
     click.echo(f"lake ready: {lake.resolve()} (open {lake / 'lake.duckdb'} with DuckDB)", err=True)
+
+
+@cli.command()
+@click.option(
+    "--output", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write here instead of stdout."
+)
+def docs(output: Path | None) -> None:
+    """Print (or write) the data dictionary generated from schemas/."""
+    text = render_data_dictionary()
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(text, encoding="utf-8")
+        click.echo(f"wrote {output}", err=True)
 
 
 def main() -> None:

@@ -25,7 +25,9 @@ def build_classes(lists: dict[str, pl.DataFrame]) -> tuple[pl.DataFrame, dict[st
     duplicates = {family: frame.height - frame.get_column("label_mid").n_unique() for family, frame in lists.items()}
     named = [lists[f] for f in ("classes", "classes_boxable") if f in lists]
     names = (
-        pl.concat([n.select("label_mid", "display_name") for n in named]).unique("label_mid", keep="first", maintain_order=True)
+        pl.concat([n.select("label_mid", "display_name") for n in named]).unique(
+            "label_mid", keep="first", maintain_order=True
+        )
         if named
         else pl.DataFrame(schema={"label_mid": pl.String, "display_name": pl.String})
     )

@@ -34,7 +34,9 @@ def check_mid(column: str) -> pl.Expr:
 
 
 def check_not_empty(column: str) -> pl.Expr:
-    return pl.when(pl.col(column) != "").then(None).otherwise(pl.lit(f"{column}: expected a value, found an empty field"))
+    return (
+        pl.when(pl.col(column) != "").then(None).otherwise(pl.lit(f"{column}: expected a value, found an empty field"))
+    )
 
 
 def float32(column: str) -> pl.Expr:

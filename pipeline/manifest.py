@@ -39,7 +39,9 @@ class Manifest:
         tables: dict[str, dict[str, object]] = {}
         for name in all_schemas():
             parts = sorted((root / name).rglob("*.parquet")) if (root / name).is_dir() else []
-            files = [{"path": p.relative_to(root).as_posix(), "rows": pq.ParquetFile(p).metadata.num_rows} for p in parts]
+            files = [
+                {"path": p.relative_to(root).as_posix(), "rows": pq.ParquetFile(p).metadata.num_rows} for p in parts
+            ]
             tables[name] = {"rows": sum(int(f["rows"]) for f in files), "files": files}
         return tables
 

@@ -18,8 +18,13 @@ from pipeline.schema import table_schema
 # (subset family, superset family, table, key columns)
 OVERLAPS = (
     ("images_boxable", "images", "images", ("image_id_u64",)),
-    ("image_labels_human_boxable", "image_labels_human", "image_labels", ("image_id_u64", "source", "label_mid", "confidence")),
-)  # fmt: skip
+    (
+        "image_labels_human_boxable",
+        "image_labels_human",
+        "image_labels",
+        ("image_id_u64", "source", "label_mid", "confidence"),
+    ),
+)
 
 
 def remove_overlap(subset: Path, superset: Path, table: str, keys: tuple[str, ...], temp_dir: Path) -> int:

@@ -74,10 +74,7 @@ class TableSchema:
     @property
     def fingerprint(self) -> str:
         """A stable hash of names, order, types and nullability."""
-        text = json.dumps(
-            [[c.name, str(c.arrow_type), c.nullable] for c in self.columns]
-            + [list(self.partition_by)]
-        )
+        text = json.dumps([[c.name, str(c.arrow_type), c.nullable] for c in self.columns] + [list(self.partition_by)])
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 

@@ -116,9 +116,7 @@ class OpenedSource:
     def __init__(self, raw: IO[bytes], compressed: bool) -> None:
         self.hashed = HashingReader(raw)
         python_file = pa.PythonFile(self.hashed, mode="r")
-        self.stream: pa.NativeFile = (
-            pa.CompressedInputStream(python_file, "gzip") if compressed else python_file
-        )
+        self.stream: pa.NativeFile = pa.CompressedInputStream(python_file, "gzip") if compressed else python_file
 
     def read_all(self) -> bytes:
         """Every decompressed byte (for small files only)."""

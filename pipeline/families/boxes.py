@@ -30,9 +30,7 @@ def transform(df: pl.DataFrame) -> pl.DataFrame:
         *(f.check_flag(c) for c in FLAGS),
         *((f.check_xclick(c) for c in XCLICK) if has_xclick else ()),
     ]
-    xclicks = [
-        (f.xclick(c) if has_xclick else pl.lit(None, pl.Float32)).alias(_xclick_name(c)) for c in XCLICK
-    ]
+    xclicks = [(f.xclick(c) if has_xclick else pl.lit(None, pl.Float32)).alias(_xclick_name(c)) for c in XCLICK]
     return df.select(
         pl.col("ImageID").alias("image_id"),
         f.image_id_u64("ImageID").alias("image_id_u64"),

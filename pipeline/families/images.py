@@ -31,7 +31,10 @@ def transform(df: pl.DataFrame) -> pl.DataFrame:
         pl.col("Title").alias("title"),
         f.int64("OriginalSize").alias("original_size"),
         pl.col("OriginalMD5").alias("original_md5"),
-        pl.when(pl.col("Thumbnail300KURL") == "").then(None).otherwise(pl.col("Thumbnail300KURL")).alias("thumbnail_300k_url"),
+        pl.when(pl.col("Thumbnail300KURL") == "")
+        .then(None)
+        .otherwise(pl.col("Thumbnail300KURL"))
+        .alias("thumbnail_300k_url"),
         f.float32_or_null("Rotation", ROTATION_UNKNOWN).alias("rotation"),
         pl.col("_line"),
         f.first_reason(checks),

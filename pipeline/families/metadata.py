@@ -53,9 +53,7 @@ def _triplets(df: pl.DataFrame) -> pl.DataFrame:
         pl.col("LabelName2").alias("label_mid_2"),
         pl.col("RelationshipLabel").alias("relationship"),
         pl.col("_line"),
-        f.first_reason(
-            [f.check_mid("LabelName1"), f.check_mid("LabelName2"), f.check_not_empty("RelationshipLabel")]
-        ),
+        f.first_reason([f.check_mid("LabelName1"), f.check_mid("LabelName2"), f.check_not_empty("RelationshipLabel")]),
     )
 
 
@@ -76,12 +74,18 @@ SPECS = (
     CsvFamily(("human_parts_classes",), "classes", (("LabelName",),), False, _mid_list),
     CsvFamily(("attributes",), "attributes", (("AttributeName", "DisplayName"),), False, _attributes),
     CsvFamily(
-        ("relationship_names",), "relationship_names", (("RelationshipLabel", "DisplayName"),), False,
+        ("relationship_names",),
+        "relationship_names",
+        (("RelationshipLabel", "DisplayName"),),
+        False,
         _relationship_names,
     ),
     CsvFamily(
-        ("relationship_triplets",), "relationship_triplets", (("LabelName1", "LabelName2", "RelationshipLabel"),),
-        True, _triplets,
+        ("relationship_triplets",),
+        "relationship_triplets",
+        (("LabelName1", "LabelName2", "RelationshipLabel"),),
+        True,
+        _triplets,
     ),
     CsvFamily(("human_parts_images",), "human_parts_images", (("ImageID",),), False, _image_ids),
 )

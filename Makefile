@@ -1,0 +1,34 @@
+# oilake: `make build-lake` builds the lake, `make test` runs the tests.
+# Both create .venv and install the package on first use; nothing else is needed.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+SOURCE ?=
+LAKE   ?= lake
+ARGS   ?=
+
+.PHONY: build-lake test lint docs check-docs clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+build-lake: $(STAMP) ## Build LAKE (default ./lake) from SOURCE (default: the bundled sample)
+	$(BIN)/oilake build $(if $(SOURCE),--source "$(SOURCE)") --lake "$(LAKE)" $(ARGS)
+
+test: $(STAMP) ## Run the test suite
+	$(BIN)/python -m pytest
+
+lint: $(STAMP) ## ruff check and format check
+	$(BIN)/ruff check pipeline tests
+	$(BIN)/ruff format --check pipeline tests
+
+docs: $(STAMP) ## Regenerate docs/data-dictionary.md from schemas/
+	$(BIN)/oilake docs --output docs/data-dictionary.md
+
+clean: ## Remove the virtualenv and the default lake
+	rm -rf $(VENV) lake .pytest_cache .ruff_cache

@@ -1,0 +1,45 @@
+"""Generate the data dictionary (``docs/data-dictionary.md``) from the schema files."""
+
+from __future__ import annotations
+
+from pipeline.schema import all_schemas
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def render_data_dictionary() -> str:
+    """The data dictionary as Markdown: one section per table, one row per column."""
+    out = [
+        "# Data dictionary",
+        "",
+        "<!-- Generated from schemas/*.toml by `make docs` (oilake docs). Do not edit by hand:",
+        "     tests/test_datadict.py fails when this file is stale. -->",
+        "",
+        "Every table is a folder of zstd Parquet files under the lake root and a view of the same name in",
+        "`lake.duckdb`. Partitioned tables are Hive-partitioned by `split` (`split=train/...`); the `split`",
+        "column comes from the folder name and is not stored in the files.",
+        "",
+        "| table | partitioned by | sorted by | columns |",
+        "|---|---|---|---|",
+    ]
+    schemas = all_schemas()
+    for name, schema in schemas.items():
+        out.append(
+            f"| [`{name}`](#{name}) | {', '.join(schema.partition_by) or '—'} | "
+            f"{', '.join(schema.sort_by) or '—'} | {len(schema.columns)} |"
+        )
+    for name, schema in schemas.items():
+        out += ["", f"## {name}", "", _cell(schema.description), ""]
+        if schema.families:
+            out += [f"Fed by families: {', '.join(f'`{f}`' for f in schema.families)}.", ""]
+        out += ["| column | type | nullable | from | description |", "|---|---|---|---|---|"]
+        for column in schema.columns:
+            out.append(
+                f"| `{column.name}` | `{_cell(str(column.arrow_type))}` | {'yes' if column.nullable else 'no'} | "
+                f"`{_cell(column.source)}` | {_cell(column.description)} |"
+            )
+        if schema.partition_by:
+            out.append("| `split` | `string` (partition) | no | file | `train`, `validation` or `test`. |")
+    return "\n".join(out) + "\n"

@@ -1,0 +1,71 @@
+"""Fixtures that build tiny real lakes in ``tmp_path``."""
+
+from __future__ import annotations
+
+import gzip
+from collections.abc import Callable
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pytest
+
+from pipeline.build import BuildOptions, build_lake, sample_dir
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "openimages"
+
+BOX_HEADER = (
+    "ImageID,Source,LabelName,Confidence,XMin,XMax,YMin,YMax,IsOccluded,IsTruncated,IsGroupOf,IsDepiction,IsInside"
+)
+XCLICK_HEADER = BOX_HEADER + ",XClick1X,XClick2X,XClick3X,XClick4X,XClick1Y,XClick2Y,XClick3Y,XClick4Y"
+LABEL_HEADER = "ImageID,Source,LabelName,Confidence"
+IMAGE_HEADER = (
+    "ImageID,Subset,OriginalURL,OriginalLandingURL,License,AuthorProfileURL,Author,Title,"
+    "OriginalSize,OriginalMD5,Thumbnail300KURL,Rotation"
+)
+
+WriteSource = Callable[..., Path]
+
+
+@pytest.fixture
+def write_source(tmp_path: Path) -> WriteSource:
+    """Write files (name → text or bytes) into a fresh source folder; ``.gz`` names are gzipped."""
+    counter = iter(range(1000))
+
+    def write(files: dict[str, str | bytes]) -> Path:
+        folder = tmp_path / f"source{next(counter)}"
+        folder.mkdir()
+        for name, content in files.items():
+            data = content.encode("utf-8") if isinstance(content, str) else content
+            if name.endswith(".gz"):
+                data = gzip.compress(data)
+            (folder / name).write_bytes(data)
+        return folder
+
+    return write
+
+
+def build(source: Path, lake: Path, **options: object) -> dict[str, object]:
+    """Build ``lake`` from ``source`` with library defaults."""
+    return build_lake(BuildOptions(source=str(source), lake=lake, **options))  # type: ignore[arg-type]
+
+
+def query(lake: Path, sql: str) -> pl.DataFrame:
+    """Run ``sql`` on the lake's catalog, opened read-only."""
+    con = duckdb.connect(str(lake / "lake.duckdb"), read_only=True)
+    try:
+        return con.sql(sql).pl()
+    finally:
+        con.close()
+
+
+def sources_by_file(manifest: dict[str, object]) -> dict[str, dict[str, object]]:
+    return {s["file"]: s for s in manifest["sources"]}  # type: ignore[index,union-attr]
+
+
+@pytest.fixture(scope="session")
+def sample_lake(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, object]]:
+    """The bundled sample, built once for the session."""
+    lake = tmp_path_factory.mktemp("sample") / "lake"
+    manifest = build(sample_dir(), lake)
+    return lake, manifest

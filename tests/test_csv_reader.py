@@ -1,0 +1,81 @@
+"""The streaming CSV reader: line numbers, malformed rows, encodings, line ends."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pytest
+
+from pipeline.csv_reader import check_header, parse_header, read_csv
+from pipeline.errors import HeaderError
+
+COLUMNS = ["a", "b", "c"]
+
+
+def _read(data: bytes, has_header: bool = True, block_size: int = 1 << 20) -> tuple[list[dict], list[int], list]:
+    rows: list[dict] = []
+    lines: list[int] = []
+    malformed = []
+    for batch in read_csv(pa.BufferReader(data), "f.csv", COLUMNS, has_header, block_size=block_size):
+        rows += batch.table.to_pylist()
+        lines += batch.lines.tolist()
+        malformed += batch.malformed
+    return rows, lines, malformed
+
+
+@pytest.mark.parametrize("block_size", [1 << 20, 40])
+def test_line_numbers_count_newlines_inside_quoted_values(block_size: int) -> None:
+    data = b'a,b,c\n1,2,3\n4,"multi\nline\nvalue",6\n7,8\n9,"x\ny",11,12\n13,14,15\n'
+    rows, lines, malformed = _read(data, block_size=block_size)
+    assert [r["a"] for r in rows] == ["1", "4", "13"]
+    assert rows[1]["b"] == "multi\nline\nvalue"
+    assert lines == [2, 3, 9]
+    assert [(m.line, m.reason, m.raw) for m in malformed] == [
+        (6, "expected 3 fields, found 2", "7,8"),
+        (7, "expected 3 fields, found 4", '9,"x\ny",11,12'),
+    ]
+
+
+def test_crlf_bom_and_missing_final_newline_are_normal() -> None:
+    rows, lines, malformed = _read(b"\xef\xbb\xbfa,b,c\r\n1,2,3\r\n4,5,6")
+    assert rows == [{"a": "1", "b": "2", "c": "3"}, {"a": "4", "b": "5", "c": "6"}]
+    assert lines == [2, 3]
+    assert malformed == []
+
+
+def test_quoted_values_with_commas_and_quotes_survive() -> None:
+    rows, _, _ = _read('a,b,c\n1,"Ducks, geese and swans","say ""hi"", café 日本"\n'.encode())
+    assert rows == [{"a": "1", "b": "Ducks, geese and swans", "c": 'say "hi", café 日本'}]
+
+
+def test_invalid_utf8_is_quarantined_with_its_line() -> None:
+    rows, lines, malformed = _read(b"a,b,c\n1,2,3\n4,bad\xff,6\n7,8,9\n")
+    assert [r["a"] for r in rows] == ["1", "7"]
+    assert lines == [2, 4]
+    assert len(malformed) == 1
+    assert malformed[0].line == 3
+    assert malformed[0].reason.startswith("b: invalid UTF-8")
+    assert malformed[0].raw == "4,bad\ufffd,6"
+
+
+def test_blank_lines_are_not_rows_but_keep_line_numbers() -> None:
+    batches = list(read_csv(pa.BufferReader(b"a,b,c\n1,2,3\n\n4,5,6\n"), "f.csv", COLUMNS, True))
+    assert sum(b.blank_lines for b in batches) == 1
+    assert [int(x) for b in batches for x in b.lines] == [2, 4]
+
+
+def test_headerless_file_starts_at_line_one() -> None:
+    rows, lines, _ = _read(b"1,2,3\n4,5,6\n", has_header=False)
+    assert len(rows) == 2 and lines == [1, 2]
+
+
+def test_header_check_names_file_expected_and_found() -> None:
+    assert check_header("x.csv", b"a,b,c\r\n1,2,3", [COLUMNS]) == COLUMNS
+    with pytest.raises(HeaderError) as error:
+        check_header("x.csv", b"a,c,b\n1,2,3\n", [COLUMNS])
+    assert str(error.value) == "x.csv: line 1: wrong header.\n  expected: a,b,c\n  found:    a,c,b"
+    with pytest.raises(HeaderError, match="found:    an empty file"):
+        check_header("x.csv", b"", [COLUMNS])
+
+
+def test_parse_header_strips_bom() -> None:
+    assert parse_header(b"\xef\xbb\xbfImageID,Source\r\n") == ["ImageID", "Source"]
