@@ -36,7 +36,7 @@ def remove_overlap(subset: Path, superset: Path, table: str, keys: tuple[str, ..
     try:
         con.execute(f"set temp_directory = '{temp_dir}'")
         con.execute("set preserve_insertion_order = true")
-        before = con.execute("select count(*) from read_parquet(?)", [str(subset)]).fetchone()[0]
+        before = con.execute("select count(*) from read_parquet(?)", [str(subset)]).fetchall()[0][0]
         reader = con.sql(
             "select s.* exclude (file_row_number) from read_parquet(?, file_row_number = true) s "
             f"where not exists (select 1 from read_parquet(?) f where {join}) order by s.file_row_number",

@@ -9,7 +9,7 @@ from typing import IO
 import fsspec
 import pyarrow as pa
 
-from pipeline.errors import SourceError
+from pipeline.errors import InputFormatError, SourceError
 from pipeline.official import OfficialFile
 
 COMPRESSED_SUFFIXES = (".gz",)
@@ -71,8 +71,11 @@ class Source:
 
     def read_head(self, file: SourceFile, limit: int = 1 << 16) -> bytes:
         """The first bytes of the decompressed file (for header checks)."""
-        with self.open(file) as opened:
-            return opened.stream.read(limit)
+        try:
+            with self.open(file) as opened:
+                return opened.stream.read(limit)
+        except (OSError, EOFError, pa.ArrowInvalid) as exc:
+            raise InputFormatError(f"{file.name}: cannot be read: {exc}") from exc
 
 
 class HashingReader:

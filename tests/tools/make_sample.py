@@ -263,29 +263,29 @@ HUMAN_PARTS_NAMES = [
 # Non-boxable classes whose names need CSV quoting; kept in the trainable list.
 QUOTED_CLASSES = ["/m/01c_0l", "/m/02wvth"]
 
-AUTHORS = [
-    "Anna Schmidt",
-    "José Ramírez",
-    "Zoë Taylor",
-    "Jürgen Müller",
-    "田中 太郎",
-    "Smith, John",
-    'Dave "Tiny" Jones',
-    "Studio Nord, Ltd.",
-    "bob & alice",
-    "Łukasz Kowalski",
-    "Sébastien Côté",
-    "photo_nerd_82",
-    "Nguyễn Văn An",
-    "Émilie 🌻",
-    "Marco Rossi",
-    "Karen",
-    "Peter O'Brien",
-    "Ingrid Ødegård",
-    'The "Weekend" Photographers, Inc.',
-    "Tomás",
-    "mike t",
-    "Ахмед Иванов",
+AUTHORS = [  # (Author, Flickr alias used in the profile URL)
+    ("Anna Schmidt", "anna-schmidt"),
+    ("José Ramírez", "jramirez"),
+    ("Zoë Taylor", "zoetaylor"),
+    ("Jürgen Müller", "jmueller"),
+    ("田中 太郎", "taro_tanaka"),
+    ("Smith, John", "johnsmith"),
+    ('Dave "Tiny" Jones', "tinyjones"),
+    ("Studio Nord, Ltd.", "studionord"),
+    ("bob & alice", "bobandalice"),
+    ("Łukasz Kowalski", "lkowalski"),
+    ("Sébastien Côté", "scote"),
+    ("photo_nerd_82", "photo_nerd_82"),
+    ("Nguyễn Văn An", "nguyenvanan"),
+    ("Émilie 🌻", "emilie"),
+    ("Marco Rossi", "marcorossi"),
+    ("Karen", "drkaren"),
+    ("Peter O'Brien", "pobrien"),
+    ("Ingrid Ødegård", "ingrido"),
+    ('The "Weekend" Photographers, Inc.', "weekendphotographers"),
+    ("Tomás", "tomas_photo"),
+    ("mike t", "miket"),
+    ("Ахмед Иванов", "aivanov"),
 ]
 TITLES = [
     "IMG_4521",
@@ -315,23 +315,6 @@ TITLES = [
     '"Untitled"',
     "Hiking trip - day 2",
     "Zürich",
-]
-FLICKR_USERS = [
-    "anna-schmidt",
-    "jramirez",
-    "zoetaylor",
-    "jmueller",
-    "taro_tanaka",
-    "johnsmith",
-    "tinyjones",
-    "studionord",
-    "bobandalice",
-    "lkowalski",
-    "scote",
-    "photo_nerd_82",
-    "nguyenvanan",
-    "emilie",
-    "marcorossi",
 ]
 ANNOTATORS = [7, 28, 41, 59, 80, 93, 101, 117, 125, 136, 151]
 
@@ -603,11 +586,9 @@ def rotations(rng: np.random.Generator, n: int) -> list[str]:
 
 def image_row(rng: np.random.Generator, image_id: str, split: str, rotation: str) -> list[str]:
     """A synthetic images-file row in the Flickr style of the genuine rows."""
-    user = (
-        pick(rng, FLICKR_USERS)
-        if rng.random() < 0.6
-        else (f"{int(rng.integers(10_000_000, 99_999_999))}@N0{int(rng.integers(0, 9))}")
-    )
+    author, alias = AUTHORS[int(rng.integers(len(AUTHORS)))]
+    nsid = f"{int(rng.integers(10_000_000, 99_999_999))}@N0{int(rng.integers(0, 9))}"
+    user = alias if rng.random() < 0.6 else nsid
     photo = str(int(rng.integers(100_000_000, 50_000_000_000)))
     farm, server = int(rng.integers(1, 10)), int(rng.integers(1, 9999))
     o_secret, secret = rng.bytes(5).hex(), rng.bytes(5).hex()
@@ -628,7 +609,7 @@ def image_row(rng: np.random.Generator, image_id: str, split: str, rotation: str
         f"https://www.flickr.com/photos/{user}/{photo}",
         "https://creativecommons.org/licenses/by/2.0/",
         f"https://www.flickr.com/people/{user}/",
-        pick(rng, AUTHORS),
+        author,
         pick(rng, TITLES),
         str(int(rng.integers(40_000, 12_000_000))),
         md5,
@@ -787,10 +768,13 @@ def plan_relationships(rng: np.random.Generator, ref: Reference, splits: dict[st
     for name in SPLITS:
         split = splits[name]
         n_images, n_is, n_other = VRD_PLAN[name]
+        edges = EDGE_IDS[name]
         candidates = [
-            i for i, im in split.images.items() if im.boxed and i not in split.fixed_boxes and i not in split.required
+            i
+            for i, im in split.images.items()
+            if im.boxed and i not in split.fixed_boxes and i not in split.required and i not in edges
         ]
-        chosen = sample(rng, candidates, n_images)
+        chosen = sample(rng, candidates, n_images - len(edges))
         slots = [pick_triplet(rng, is_triplets) for _ in range(n_is)]
         slots += [pick_triplet(rng, other_triplets) for _ in range(n_other)]
         if name == "train":
@@ -799,6 +783,7 @@ def plan_relationships(rng: np.random.Generator, ref: Reference, splits: dict[st
             split.plans[guitar_image] = [guitar_plays, guitar_is[0]]
             slots = slots[:1] + slots[2:-1]
             chosen = chosen[1:]
+        chosen += edges
         order = rng.permutation(len(slots))
         for k, idx in enumerate(order):
             split.plans.setdefault(chosen[k % len(chosen)], []).append(slots[int(idx)])
@@ -863,8 +848,15 @@ def build_masks(rng: np.random.Generator, ref: Reference, classes: Classes, spli
             for b in split.boxes
             if b.label in classes.segmentable and b.source == "xclick" and b.image_id not in split.fixed_boxes
         ]
-        chosen_idx = sorted(int(i) for i in rng.choice(len(candidates), N_MASKS[name], replace=False))
-        chosen = [candidates[i] for i in chosen_idx]
+        # One mask on an edge-ID image of the split where possible, the rest at random.
+        edge_idx = [
+            next(k for k, b in enumerate(candidates) if b.image_id == e)
+            for e in EDGE_IDS[name]
+            if any(b.image_id == e for b in candidates)
+        ]
+        rest = [k for k in range(len(candidates)) if k not in edge_idx]
+        picked = rng.choice(len(rest), N_MASKS[name] - len(edge_idx), replace=False)
+        chosen = [candidates[k] for k in sorted(edge_idx + [rest[int(i)] for i in picked])]
         empty = {int(i) for i in rng.choice(len(chosen), EMPTY_CLICKS[name], replace=False)}
         rows = [list(m) for m in ref.genuine_masks] if name == "train" else []
         for k, box in enumerate(chosen):
@@ -1046,6 +1038,12 @@ def timed_caption(rng: np.random.Generator, caption: str, start_ms: int) -> list
     return out
 
 
+def reflect(v: float) -> float:
+    """Keep a random-walk coordinate inside [0, 1] by reflecting at the edges."""
+    v = float(v)
+    return -v if v < 0 else (2 - v if v > 1 else v)
+
+
 def traces(rng: np.random.Generator, start_ms: int, outside: bool) -> list[list[dict[str, float]]]:
     """1-3 mouse-trace segments of 5-30 points; x/y 4 decimals, t 3 decimals."""
     segments = []
@@ -1054,8 +1052,8 @@ def traces(rng: np.random.Generator, start_ms: int, outside: bool) -> list[list[
     for _ in range(int(rng.integers(1, 4))):
         segment = []
         for _ in range(int(rng.integers(5, 31))):
-            x = float(np.clip(x + rng.normal(0, 0.03), -0.02, 1.02))
-            y = float(np.clip(y + rng.normal(0, 0.03), -0.02, 1.02))
+            x = reflect(x + rng.normal(0, 0.03))
+            y = reflect(y + rng.normal(0, 0.03))
             t += int(rng.integers(15, 120))
             segment.append({"x": round(x, 4) + 0.0, "y": round(y, 4) + 0.0, "t": t / 1000})
         segments.append(segment)
@@ -1097,7 +1095,7 @@ def build_narratives(rng: np.random.Generator, ref: Reference, splits: dict[str,
         split = splits[name]
         boxed = [i for i, im in split.images.items() if im.boxed]
         unboxed = [i for i, im in split.images.items() if not im.boxed]
-        forced = [first_genuine, guitar_image] if name == "train" else []
+        forced = ([first_genuine, guitar_image] if name == "train" else []) + EDGE_IDS[name]
         pool = [i for i in boxed if i not in forced]
         chosen = forced + sample(rng, pool, N_NARRATIVE_IMAGES[name] - len(forced) - (2 if unboxed else 0))
         if unboxed:
@@ -1149,11 +1147,11 @@ def write_all(dest: Path, source: Path, ref: Reference, classes: Classes, splits
     for official, original in COPIES.items():
         shutil.copyfile(source / "metadata" / original, dest / official)
         data = (dest / official).read_bytes()
-        counts[official] = (
-            data.count(b"\n")
-            + (0 if data.endswith(b"\n") else 1)
-            - (1 if official in {"oidv6-class-descriptions.csv", "oidv6-relationship-triplets.csv"} else 0)
-        )
+        if official.endswith(".json"):  # count hierarchy nodes, not lines
+            counts[official] = data.count(b'"LabelName"')
+            continue
+        has_header = official in {"oidv6-class-descriptions.csv", "oidv6-relationship-triplets.csv"}
+        counts[official] = data.count(b"\n") + (0 if data.endswith(b"\n") else 1) - int(has_header)
     counts[TRAINABLE_FILE] = write_lines(dest / TRAINABLE_FILE, classes.trainable)
     counts[SEGMENTABLE_FILE] = write_lines(dest / SEGMENTABLE_FILE, ref.segmentable)
     counts[HUMAN_PARTS_CLASSES_FILE] = write_lines(dest / HUMAN_PARTS_CLASSES_FILE, classes.human_parts)
@@ -1257,7 +1255,8 @@ def write_readme(dest: Path, counts: dict[str, int]) -> None:
             origin = f"generated, includes the genuine rows of `{GENUINE_HEADS[file_name]}` verbatim"
         else:
             origin = "generated"
-        lines.append(f"| `{file_name}` | {counts[file_name]} | {origin} |")
+        unit = " nodes" if file_name.endswith(".json") else ""
+        lines.append(f"| `{file_name}` | {counts[file_name]}{unit} | {origin} |")
     lines += ["", "Row counts exclude header lines.", ""]
     (dest / "README.md").write_text("\n".join(lines), encoding="utf-8")
 
