@@ -60,6 +60,7 @@ class Planned:
     spec: CsvFamily | None
     header: list[str] | None = None
     hierarchy: Hierarchy | None = None
+    md5: str = ""
 
 
 @dataclass
@@ -120,6 +121,7 @@ def plan_build(source: Source, options: BuildOptions) -> Plan:
         elif official.family == "hierarchy":
             with source.open(found) as opened:
                 planned.hierarchy = parse_hierarchy(found.name, opened.read_all())
+                planned.md5 = opened.finish()
         plan.files.append(planned)
     return plan
 
@@ -185,7 +187,7 @@ def _write_hierarchy(staging: Path, planned: Planned) -> FileReport:
     file = planned.file
     return FileReport(
         family=file.official.family, split=None, file=file.name, table="hierarchy",
-        bytes=file.size or 0, rows_read=hierarchy.edge_occurrences, rows_written=frame.height,
+        bytes=file.size or 0, md5=planned.md5, rows_read=hierarchy.edge_occurrences, rows_written=frame.height,
         rows_duplicate=hierarchy.edge_occurrences - frame.height, output="hierarchy/hierarchy.parquet",
     )  # fmt: skip
 

@@ -1,0 +1,96 @@
+"""The bundled sample: every family, every stage, pinned counts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pipeline.build import sample_dir
+from pipeline.official import official_files
+from tests.conftest import query
+
+SampleLake = tuple[Path, dict[str, object]]
+
+EXPECTED_ROWS = {
+    "attributes": 5,
+    "boxes": 1537,
+    "classes": 19995,
+    "hierarchy": 685,
+    "human_parts_images": 20,
+    "image_labels": 2482,
+    "images": 240,
+    "masks": 50,
+    "narratives": 49,
+    "rejects": 0,
+    "relationship_names": 10,
+    "relationship_triplets": 329,
+    "relationships": 90,
+}
+
+
+def test_sample_is_small_and_uses_official_names() -> None:
+    files = [p for p in sample_dir().iterdir() if p.name != "README.md"]
+    assert sum(p.stat().st_size for p in files) <= 5 * 2**20
+    official = {f.name for f in official_files()}
+    assert {p.name for p in files} <= official
+    assert {f.family for f in official_files() if f.name in {p.name for p in files}} == {
+        f.family for f in official_files()
+    }, "the sample must cover every family"
+
+
+def test_sample_table_rows(sample_lake: SampleLake) -> None:
+    _, manifest = sample_lake
+    assert {name: info["rows"] for name, info in manifest["tables"].items()} == EXPECTED_ROWS
+
+
+def test_every_sample_file_reconciles(sample_lake: SampleLake) -> None:
+    _, manifest = sample_lake
+    for report in manifest["sources"]:
+        assert report["rows_read"] == report["rows_written"] + report["rows_rejected"] + report["rows_duplicate"]
+        assert report["rows_rejected"] == 0
+        assert len(report["md5"]) == 32
+
+
+@pytest.mark.parametrize(
+    ("split", "image_id"),
+    [("train", "7fffffffffffffff"), ("train", "8000000000000000"), ("validation", "0000000000000000"),
+     ("test", "ffffffffffffffff")],
+)  # fmt: skip
+def test_edge_ids_reach_every_per_image_table(sample_lake: SampleLake, split: str, image_id: str) -> None:
+    lake, _ = sample_lake
+    for table in ("images", "boxes", "masks", "relationships", "image_labels", "narratives"):
+        u64 = query(lake, f"select distinct image_id_u64 from {table} where image_id = '{image_id}' and split = '{split}'")
+        assert u64.to_series().to_list() == [int(image_id, 16)], table
+
+
+def test_sample_semantics(sample_lake: SampleLake) -> None:
+    lake, _ = sample_lake
+    unknown_flags = query(lake, "select count(*) from boxes where is_occluded is null").item()
+    assert unknown_flags > 0
+    assert query(lake, "select count(*) from boxes where split <> 'train' and x_click_1x is not null").item() == 0
+    assert query(lake, "select count(*) from boxes where source = 'activemil' and x_click_1x is not null").item() == 0
+    assert query(lake, "select count(*) from images where rotation is null").item() > 0
+    assert query(lake, "select count(*) from masks where len(clicks) = 0").item() > 0
+    assert query(lake, "select count(*) from narratives where len(traces) = 0").item() >= 2
+    is_rows = query(
+        lake, "select count(*) from relationships r join attributes a on r.label_mid_2 = a.attribute_mid "
+        "where relationship = 'is'"
+    ).item()  # fmt: skip
+    assert is_rows == query(lake, "select count(*) from relationships where relationship = 'is'").item()
+    guitar = query(
+        lake,
+        "select n.image_id from narratives n join boxes b using (image_id, split) "
+        "where n.caption ilike '%guitar%' and b.label_mid = '/m/0342h'",
+    )
+    assert guitar.height >= 1
+
+
+def test_image_labels_appear_once(sample_lake: SampleLake) -> None:
+    lake, _ = sample_lake
+    duplicates = query(
+        lake, "select count(*) from (select image_id, source, label_mid, confidence, count(*) n "
+        "from image_labels group by all having n > 1)"
+    ).item()  # fmt: skip
+    assert duplicates == 0
+    assert query(lake, "select count(*) - count(distinct (split, image_id)) from images").item() == 0
