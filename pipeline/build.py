@@ -10,12 +10,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipeline import dimensions
 from pipeline.catalog import write_catalog
 from pipeline.csv_reader import check_header
-from pipeline.errors import LakeError, OilakeError, RejectLimitError, SchemaError
+from pipeline.errors import InputFormatError, LakeError, OilakeError, RejectLimitError, SchemaError
 from pipeline.families import CsvFamily, csv_families
 from pipeline.hierarchy import Hierarchy, parse_hierarchy
 from pipeline.ingest import FileReport, ingest_to_parquet, read_small
@@ -119,9 +120,13 @@ def plan_build(source: Source, options: BuildOptions) -> Plan:
         if planned.spec is not None and planned.spec.has_header:
             planned.header = check_header(found.name, source.read_head(found), [list(h) for h in planned.spec.headers])
         elif official.family == "hierarchy":
-            with source.open(found) as opened:
-                planned.hierarchy = parse_hierarchy(found.name, opened.read_all())
-                planned.md5 = opened.finish()
+            try:
+                with source.open(found) as opened:
+                    data = opened.read_all()
+                    planned.md5 = opened.finish()
+            except (OSError, EOFError, pa.ArrowInvalid) as exc:
+                raise InputFormatError(f"{found.name}: cannot be read: {exc}") from exc
+            planned.hierarchy = parse_hierarchy(found.name, data)
         plan.files.append(planned)
     return plan
 

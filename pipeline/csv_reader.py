@@ -130,15 +130,62 @@ def read_csv(
     has_header: bool,
     block_size: int = BLOCK_SIZE,
 ) -> Iterator[CsvBatch]:
-    """Yield batches of ``columns`` (strings) read from ``stream``."""
-    tracker = _LineTracker(first_record=2 if has_header else 1)
+    """Yield batches of ``columns`` (strings) read from ``stream``, in file order.
+
+    The stream is cut into chunks of whole records (a cut is only made at a
+    newline preceded by an even number of quote characters, i.e. outside any
+    quoted value), so memory stays at a few chunks whatever the file size.
+    """
+    first_line = 1
+    for chunk, is_first in _record_chunks(stream, file, block_size):
+        yield _parse_chunk(chunk, file, columns, has_header and is_first, first_line)
+        first_line += chunk.count(b"\n")
+
+
+def _record_chunks(stream: pa.NativeFile, file: str, block_size: int) -> Iterator[tuple[bytes, bool]]:
+    carry = b""
+    first = True
+    while True:
+        try:
+            data = stream.read(block_size)
+        except (OSError, EOFError, pa.ArrowInvalid) as exc:
+            raise InputFormatError(f"{file}: cannot be read: {exc}") from exc
+        buffer = carry + data if carry else data
+        if not data:
+            if buffer:
+                yield buffer, first
+            return
+        cut = _last_record_end(buffer)
+        if cut <= 0:
+            carry = buffer
+            continue
+        yield buffer[:cut], first
+        first = False
+        carry = buffer[cut:]
+
+
+def _last_record_end(buffer: bytes) -> int:
+    """Offset just after the last newline that lies outside quotes, or 0."""
+    end = buffer.rfind(b"\n")
+    quotes = buffer.count(b'"', 0, end) if end >= 0 else 0
+    while end >= 0:
+        if quotes % 2 == 0:
+            return end + 1
+        previous = buffer.rfind(b"\n", 0, end)
+        quotes -= buffer.count(b'"', previous + 1, end)
+        end = previous
+    return 0
+
+
+def _parse_chunk(chunk: bytes, file: str, columns: list[str], skip_header: bool, first_line: int) -> CsvBatch:
+    tracker = _LineTracker(first_record=2 if skip_header else 1)
     try:
-        reader = pacsv.open_csv(
-            stream,
+        table = pacsv.read_csv(
+            pa.BufferReader(chunk),
             read_options=pacsv.ReadOptions(
                 use_threads=False,
-                block_size=block_size,
-                skip_rows=1 if has_header else 0,
+                block_size=len(chunk) + 1,
+                skip_rows=1 if skip_header else 0,
                 column_names=columns,
             ),
             parse_options=pacsv.ParseOptions(
@@ -152,17 +199,17 @@ def read_csv(
                 quoted_strings_can_be_null=False,
             ),
         )
-        for batch in reader:
-            table = pa.Table.from_batches([batch])
-            lines, malformed = tracker.assign(table)
-            table, lines, blank = _drop_blank(table, lines)
-            table, lines, bad_utf8 = _decode(table, lines)
-            yield CsvBatch(table, lines, malformed + bad_utf8, blank)
-    except (pa.ArrowInvalid, OSError, EOFError) as exc:
-        raise InputFormatError(f"{file}: cannot be read as CSV: {exc}") from exc
-    tail = tracker.flush()
-    if tail:
-        yield CsvBatch(_empty(columns), np.empty(0, dtype=np.int64), tail, 0)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise InputFormatError(f"{file}: line {first_line} or after: cannot be read as CSV: {exc}") from exc
+    lines, malformed = tracker.assign(table)
+    malformed += tracker.flush()
+    offset = first_line - 1
+    lines = lines + offset
+    for row in malformed:
+        row.line += offset
+    table, lines, blank = _drop_blank(table, lines)
+    table, lines, bad_utf8 = _decode(table, lines)
+    return CsvBatch(table, lines, sorted(malformed + bad_utf8, key=lambda m: m.line), blank)
 
 
 def _empty(columns: list[str]) -> pa.Table:
