@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import csv
 import io
+import queue
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import numpy as np
 import pyarrow as pa
@@ -20,6 +23,7 @@ import pyarrow.csv as pacsv
 from pipeline.errors import HeaderError, InputFormatError
 
 BLOCK_SIZE = 16 << 20
+T = TypeVar("T")
 BOM = b"\xef\xbb\xbf"
 
 
@@ -78,7 +82,7 @@ class _LineTracker:
         self.pending.append((row.number, row.text, row.expected_columns, row.actual_columns))
         return "skip"
 
-    def assign(self, table: pa.Table) -> tuple[np.ndarray, list[Malformed]]:
+    def assign(self, table: pa.Table, may_hold_newlines: bool = True) -> tuple[np.ndarray, list[Malformed]]:
         n = table.num_rows
         pending_records = np.array([p[0] for p in self.pending], dtype=np.int64)
         candidates = np.arange(self.next_record, self.next_record + n + len(self.pending))
@@ -86,7 +90,7 @@ class _LineTracker:
         last = int(good_records[-1]) if n else (self.next_record - 1)
         now = [p for p in self.pending if p[0] <= last] if n else []
         self.pending = [p for p in self.pending if p[0] > last] if n else self.pending
-        lines, malformed = self._lines(table, good_records, now)
+        lines, malformed = self._lines(table, good_records, now, may_hold_newlines)
         if n:
             self.next_record = last + 1
         return lines, malformed
@@ -98,10 +102,14 @@ class _LineTracker:
         return malformed
 
     def _lines(
-        self, table: pa.Table, good_records: np.ndarray, bad: list[tuple[int, str, int, int]]
+        self,
+        table: pa.Table,
+        good_records: np.ndarray,
+        bad: list[tuple[int, str, int, int]],
+        may_hold_newlines: bool = True,
     ) -> tuple[np.ndarray, list[Malformed]]:
         newlines = np.zeros(table.num_rows, dtype=np.int64)
-        for column in table.columns:
+        for column in table.columns if may_hold_newlines else ():
             counts = pc.count_substring(column, "\n")
             if pc.sum(counts).as_py():
                 newlines += counts.to_numpy(zero_copy_only=False).astype(np.int64)
@@ -136,10 +144,56 @@ def read_csv(
     newline preceded by an even number of quote characters, i.e. outside any
     quoted value), so memory stays at a few chunks whatever the file size.
     """
-    first_line = 1
-    for chunk, is_first in _record_chunks(stream, file, block_size):
-        yield _parse_chunk(chunk, file, columns, has_header and is_first, first_line)
-        first_line += chunk.count(b"\n")
+
+    def parsed() -> Iterator[CsvBatch]:
+        first_line = 1
+        for chunk, is_first in _record_chunks(stream, file, block_size):
+            yield _parse_chunk(chunk, file, columns, has_header and is_first, first_line)
+            first_line += chunk.count(b"\n")
+
+    yield from prefetch(parsed())
+
+
+_DONE = object()
+
+
+def prefetch(items: Iterator[T], depth: int = 2) -> Iterator[T]:
+    """Run ``items`` in a background thread, ``depth`` items ahead (I/O and parsing overlap the consumer)."""
+    slots: queue.Queue[object] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        slots.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            slots.put(_DONE)
+        except BaseException as exc:  # handed to the consumer
+            slots.put(exc)
+
+    worker = threading.Thread(target=produce, name="oilake-prefetch", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = slots.get()
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item  # type: ignore[misc]
+    finally:
+        stop.set()
+        while worker.is_alive():
+            try:
+                slots.get_nowait()
+            except queue.Empty:
+                worker.join(timeout=0.1)
 
 
 def _record_chunks(stream: pa.NativeFile, file: str, block_size: int) -> Iterator[tuple[bytes, bool]]:
@@ -201,7 +255,7 @@ def _parse_chunk(chunk: bytes, file: str, columns: list[str], skip_header: bool,
         )
     except (pa.ArrowInvalid, OSError) as exc:
         raise InputFormatError(f"{file}: line {first_line} or after: cannot be read as CSV: {exc}") from exc
-    lines, malformed = tracker.assign(table)
+    lines, malformed = tracker.assign(table, may_hold_newlines=b'"' in chunk)
     malformed += tracker.flush()
     offset = first_line - 1
     lines = lines + offset

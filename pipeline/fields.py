@@ -1,14 +1,26 @@
 """Vectorized parsers for Open Images fields (Polars expressions).
 
 Every parser comes as a pair: ``value`` expressions build the typed column,
-``check`` expressions give the reject reason for a row (NULL when the value is
-fine). A row's reason is the first non-NULL check; rows with a reason are
-quarantined, never coerced.
+``check_*`` functions return a ``Check``: when a row is bad, and why. A row's
+reason is its first failing check; rows with a reason are quarantined, never
+coerced. Reasons are only formatted for bad rows (``explain=True``), so the
+common all-good batch pays for booleans only.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import polars as pl
+
+
+@dataclass(frozen=True)
+class Check:
+    """``bad`` is true for a row that fails; ``reason`` says why (only read for bad rows)."""
+
+    bad: pl.Expr
+    reason: pl.Expr
+
 
 HEX_ID = r"^[0-9a-f]{16}$"
 MID = r"^/[a-z]/[0-9a-z_]+$"
@@ -23,44 +35,40 @@ def image_id_u64(column: str) -> pl.Expr:
     return pl.col(column).str.to_integer(base=16, dtype=pl.UInt64, strict=False)
 
 
-def check_image_id(column: str) -> pl.Expr:
-    ok = pl.col(column).str.contains(HEX_ID)
-    return pl.when(ok).then(None).otherwise(_found(column, "16 lowercase hex digits"))
+def check_image_id(column: str) -> Check:
+    return Check(~pl.col(column).str.contains(HEX_ID), _found(column, "16 lowercase hex digits"))
 
 
-def check_mid(column: str) -> pl.Expr:
-    ok = pl.col(column).str.contains(MID)
-    return pl.when(ok).then(None).otherwise(_found(column, "a MID like /m/0abc12"))
+def check_mid(column: str) -> Check:
+    return Check(~pl.col(column).str.contains(MID), _found(column, "a MID like /m/0abc12"))
 
 
-def check_not_empty(column: str) -> pl.Expr:
-    return (
-        pl.when(pl.col(column) != "").then(None).otherwise(pl.lit(f"{column}: expected a value, found an empty field"))
-    )
+def check_not_empty(column: str) -> Check:
+    return Check(pl.col(column) == "", pl.lit(f"{column}: expected a value, found an empty field"))
 
 
 def float32(column: str) -> pl.Expr:
     return pl.col(column).cast(pl.Float32, strict=False)
 
 
-def check_float(column: str, *, nullable: bool = False) -> pl.Expr:
+def check_float(column: str, *, nullable: bool = False) -> Check:
     """A finite decimal number (empty allowed when ``nullable``)."""
     value = float32(column)
     bad = value.is_null() | ~value.is_finite()
     if nullable:
         bad = bad & (pl.col(column) != "")
-    return pl.when(bad).then(_found(column, "a finite number")).otherwise(None)
+    return Check(bad, _found(column, "a finite number"))
 
 
 def float32_or_null(column: str, null_tokens: tuple[str, ...] = ("",)) -> pl.Expr:
     return pl.when(pl.col(column).is_in(null_tokens)).then(None).otherwise(float32(column))
 
 
-def check_float_or_null(column: str, null_tokens: tuple[str, ...] = ("",)) -> pl.Expr:
+def check_float_or_null(column: str, null_tokens: tuple[str, ...] = ("",)) -> Check:
     value = float32(column)
     bad = ~pl.col(column).is_in(null_tokens) & (value.is_null() | ~value.is_finite())
     listed = ", ".join(f"'{t}'" for t in null_tokens)
-    return pl.when(bad).then(_found(column, f"a finite number or {listed}")).otherwise(None)
+    return Check(bad, _found(column, f"a finite number or {listed}"))
 
 
 def flag(column: str) -> pl.Expr:
@@ -68,9 +76,8 @@ def flag(column: str) -> pl.Expr:
     return pl.col(column).replace_strict({"1": True, "0": False}, default=None, return_dtype=pl.Boolean)
 
 
-def check_flag(column: str) -> pl.Expr:
-    ok = pl.col(column).is_in(["1", "0", "-1"])
-    return pl.when(ok).then(None).otherwise(_found(column, "1, 0 or -1"))
+def check_flag(column: str) -> Check:
+    return Check(~pl.col(column).is_in(["1", "0", "-1"]), _found(column, "1, 0 or -1"))
 
 
 def xclick(column: str) -> pl.Expr:
@@ -78,7 +85,7 @@ def xclick(column: str) -> pl.Expr:
     return float32_or_null(column, ("-1",))
 
 
-def check_xclick(column: str) -> pl.Expr:
+def check_xclick(column: str) -> Check:
     return check_float_or_null(column, ("-1",))
 
 
@@ -86,17 +93,19 @@ def int64(column: str) -> pl.Expr:
     return pl.col(column).cast(pl.Int64, strict=False)
 
 
-def check_int(column: str) -> pl.Expr:
-    return pl.when(int64(column).is_null()).then(_found(column, "an integer")).otherwise(None)
+def check_int(column: str) -> Check:
+    return Check(int64(column).is_null(), _found(column, "an integer"))
 
 
-def check_in_unit(column: str) -> pl.Expr:
+def check_in_unit(column: str) -> Check:
     """A confidence in [0, 1]."""
     value = float32(column)
     bad = value.is_null() | ~value.is_finite() | (value < 0) | (value > 1)
-    return pl.when(bad).then(_found(column, "a number in [0, 1]")).otherwise(None)
+    return Check(bad, _found(column, "a number in [0, 1]"))
 
 
-def first_reason(checks: list[pl.Expr]) -> pl.Expr:
-    """The first failing check of a row, or NULL."""
-    return pl.coalesce([c.cast(pl.String) for c in checks]).alias("_reason")
+def first_reason(checks: list[Check], explain: bool) -> pl.Expr:
+    """``_reason``: NULL for a good row; for a bad row its first failing check's reason (``explain``) or "invalid"."""
+    if explain:
+        return pl.coalesce([pl.when(c.bad).then(c.reason.cast(pl.String)) for c in checks]).alias("_reason")
+    return pl.when(pl.any_horizontal([c.bad for c in checks])).then(pl.lit("invalid")).otherwise(None).alias("_reason")

@@ -92,7 +92,8 @@ def iter_frames(
                 parsed = transform(frame)
                 bad = parsed.get_column("_reason").is_not_null()
                 if bad.any():
-                    _quarantine(frame, parsed, bad, spec is None, rejects, report, file.name)
+                    explained = transform(frame.filter(bad), explain=True)
+                    _quarantine(frame.filter(bad), explained, spec is None, rejects, report, file.name)
                     parsed = parsed.filter(~bad)
                 yield parsed.drop("_line", "_reason")
             progress.update(opened.hashed.bytes_read)
@@ -102,11 +103,10 @@ def iter_frames(
 
 
 def _quarantine(
-    frame: pl.DataFrame, parsed: pl.DataFrame, bad: pl.Series, is_json: bool,
+    source_rows: pl.DataFrame, explained: pl.DataFrame, is_json: bool,
     rejects: RejectSink, report: FileReport, file: str,
 ) -> None:  # fmt: skip
-    source_rows = frame.filter(bad)
-    reasons = parsed.filter(bad).get_column("_reason").to_list()
+    reasons = explained.get_column("_reason").to_list()
     lines = source_rows.get_column("_line").to_list()
     values = source_rows.drop("_line")
     if is_json:

@@ -72,7 +72,7 @@ def test_bad_rows_are_quarantined_with_line_and_reason(
 ) -> None:
     source = write_source({VAL_BOXES: _boxes(_box("0000000000000001"), row, _box("0000000000000003"))})
     manifest = build(source, tmp_path / "lake", max_rejects=1)
-    assert query(tmp_path / "lake", "select \"table\", source_file, line, reason from rejects").rows() == [
+    assert query(tmp_path / "lake", 'select "table", source_file, line, reason from rejects').rows() == [
         ("boxes", VAL_BOXES, line, reason)
     ]
     assert query(tmp_path / "lake", "select image_id from boxes").to_series().to_list() == [
@@ -174,9 +174,7 @@ def test_overlapping_label_files_write_each_row_once(write_source: WriteSource, 
     )
     manifest = build(source, tmp_path / "lake")
     assert query(tmp_path / "lake", "select count(*) from image_labels").item() == 4
-    assert query(
-        tmp_path / "lake", "select count(*) from (select distinct * from image_labels)"
-    ).item() == 4
+    assert query(tmp_path / "lake", "select count(*) from (select distinct * from image_labels)").item() == 4
     boxable = sources_by_file(manifest)[VAL_LABELS_BOXABLE]
     assert (boxable["rows_read"], boxable["rows_written"], boxable["rows_duplicate"]) == (3, 1, 2)
 

@@ -14,7 +14,9 @@ from tests.conftest import BOX_HEADER, WriteSource, build
 
 
 def test_catalog_opens_read_only_from_another_directory(write_source: WriteSource, tmp_path: Path) -> None:
-    source = write_source({"test-annotations-bbox.csv": BOX_HEADER + "\nffffffffffffffff,xclick,/m/0k4j,1,0.1,0.9,0.2,0.8,0,0,0,0,0\n"})
+    source = write_source(
+        {"test-annotations-bbox.csv": BOX_HEADER + "\nffffffffffffffff,xclick,/m/0k4j,1,0.1,0.9,0.2,0.8,0,0,0,0,0\n"}
+    )
     build(source, tmp_path / "lake")
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()

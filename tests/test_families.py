@@ -91,11 +91,14 @@ def test_image_labels_human_and_machine(write_source: WriteSource, tmp_path: Pat
         {
             "validation-annotations-human-imagelabels.csv": LABEL_HEADER + "\n"
             "0001eeaf4aed83f9,verification,/m/0cmf2,1\n0001eeaf4aed83f9,crowdsource-verification,/m/014j1m,0\n",
-            "validation-annotations-machine-imagelabels.csv": LABEL_HEADER + "\n0001eeaf4aed83f9,machine,/m/05s2s,0.73\n",
+            "validation-annotations-machine-imagelabels.csv": LABEL_HEADER
+            + "\n0001eeaf4aed83f9,machine,/m/05s2s,0.73\n",
         }
     )
     build(source, tmp_path / "lake")
-    rows = query(tmp_path / "lake", "select source, label_mid, confidence::varchar c from image_labels order by c").rows()
+    rows = query(
+        tmp_path / "lake", "select source, label_mid, confidence::varchar c from image_labels order by c"
+    ).rows()
     assert rows == [
         ("crowdsource-verification", "/m/014j1m", "0.0"),
         ("machine", "/m/05s2s", "0.73"),

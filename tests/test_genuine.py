@@ -30,9 +30,16 @@ def genuine_lake(tmp_path_factory: pytest.TempPathFactory) -> Path:
         shutil.copy(SHARED / "genuine-rows" / head, source / official)
     for name in ("class-descriptions-boxable.csv", "oidv6-class-descriptions.csv", "bbox_labels_600_hierarchy.json"):
         shutil.copy(SHARED / "metadata" / name, source / name)
-    shutil.copy(SHARED / "genuine-rows" / "oidv6-attributes-description.head.csv", source / "oidv6-attributes-description.csv")
-    shutil.copy(SHARED / "genuine-rows" / "oidv6-relationships-description.head.csv", source / "oidv6-relationships-description.csv")
-    shutil.copy(SHARED / "genuine-rows" / "oidv6-relationship-triplets.head.csv", source / "oidv6-relationship-triplets.csv")
+    shutil.copy(
+        SHARED / "genuine-rows" / "oidv6-attributes-description.head.csv", source / "oidv6-attributes-description.csv"
+    )
+    shutil.copy(
+        SHARED / "genuine-rows" / "oidv6-relationships-description.head.csv",
+        source / "oidv6-relationships-description.csv",
+    )
+    shutil.copy(
+        SHARED / "genuine-rows" / "oidv6-relationship-triplets.head.csv", source / "oidv6-relationship-triplets.csv"
+    )
     lake = tmp_path_factory.mktemp("genuine-lake") / "lake"
     build(source, lake)
     return lake
@@ -89,11 +96,17 @@ def test_genuine_segmentation_round_trip(genuine_lake: Path) -> None:
 
 
 def test_genuine_images_round_trip(genuine_lake: Path) -> None:
-    with open(SHARED / "genuine-rows" / "train-images-boxable-with-rotation.head.csv", newline="", encoding="utf-8") as fh:
+    with open(
+        SHARED / "genuine-rows" / "train-images-boxable-with-rotation.head.csv", newline="", encoding="utf-8"
+    ) as fh:
         expected = sorted(csv.DictReader(fh), key=lambda r: r["ImageID"])
     rows = query(genuine_lake, "select * from images order by image_id").to_dicts()
     for want, got in zip(expected, rows, strict=True):
-        assert (got["author"], got["title"], got["original_md5"]) == (want["Author"], want["Title"], want["OriginalMD5"])
+        assert (got["author"], got["title"], got["original_md5"]) == (
+            want["Author"],
+            want["Title"],
+            want["OriginalMD5"],
+        )
         assert got["original_size"] == int(want["OriginalSize"]) and got["rotation"] == float(want["Rotation"])
         assert got["thumbnail_300k_url"] == want["Thumbnail300KURL"]
 
@@ -122,7 +135,9 @@ def test_genuine_class_descriptions(genuine_lake: Path) -> None:
 
 def test_genuine_hierarchy_edges(genuine_lake: Path) -> None:
     counts = dict(query(genuine_lake, "select relation, count(*) from hierarchy group by all").rows())
-    parents = query(genuine_lake, "select parent_mid from hierarchy where child_mid = '/m/01_5g' order by 1").to_series()
+    parents = query(
+        genuine_lake, "select parent_mid from hierarchy where child_mid = '/m/01_5g' order by 1"
+    ).to_series()
     assert parents.to_list() == ["/m/03hlz0c", "/m/04brg2"]
     assert sum(counts.values()) == query(genuine_lake, "select count(*) from (select distinct * from hierarchy)").item()
     assert set(counts) == {"subcategory", "part"}

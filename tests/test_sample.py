@@ -60,7 +60,9 @@ def test_every_sample_file_reconciles(sample_lake: SampleLake) -> None:
 def test_edge_ids_reach_every_per_image_table(sample_lake: SampleLake, split: str, image_id: str) -> None:
     lake, _ = sample_lake
     for table in ("images", "boxes", "masks", "relationships", "image_labels", "narratives"):
-        u64 = query(lake, f"select distinct image_id_u64 from {table} where image_id = '{image_id}' and split = '{split}'")
+        u64 = query(
+            lake, f"select distinct image_id_u64 from {table} where image_id = '{image_id}' and split = '{split}'"
+        )
         assert u64.to_series().to_list() == [int(image_id, 16)], table
 
 

@@ -39,7 +39,10 @@ def write_train_boxes(path: Path, rows: int, seed: int = 7) -> None:
             "LabelName": rng.choice(["/m/01g317", "/m/04yx4", "/m/03bt1vf", "/m/09j2d", "/m/0k4j"], rows),
             "Confidence": np.ones(rows, dtype=np.int8),
             **{k: np.round(v, 6) for k, v in coords.items()},
-            **{k: rng.integers(-1, 2, rows) for k in ("IsOccluded", "IsTruncated", "IsGroupOf", "IsDepiction", "IsInside")},
+            **{
+                k: rng.integers(-1, 2, rows)
+                for k in ("IsOccluded", "IsTruncated", "IsGroupOf", "IsDepiction", "IsInside")
+            },
             **{k: np.round(rng.random(rows), 6) for k in XCLICK_HEADER.split(",")[13:]},
         }
     )

@@ -19,7 +19,7 @@ def _xclick_name(column: str) -> str:
     return f"x_click_{column[6]}{column[7].lower()}"
 
 
-def transform(df: pl.DataFrame) -> pl.DataFrame:
+def transform(df: pl.DataFrame, explain: bool = False) -> pl.DataFrame:
     has_xclick = XCLICK[0] in df.columns
     checks = [
         f.check_image_id("ImageID"),
@@ -41,7 +41,7 @@ def transform(df: pl.DataFrame) -> pl.DataFrame:
         *(f.flag(c).alias(name) for c, name in FLAGS.items()),
         *xclicks,
         pl.col("_line"),
-        f.first_reason(checks),
+        f.first_reason(checks, explain),
     )
 
 

@@ -10,7 +10,7 @@ from pipeline.families import CsvFamily
 HEADER = ("ImageID", "Source", "LabelName", "Confidence")
 
 
-def transform(df: pl.DataFrame) -> pl.DataFrame:
+def transform(df: pl.DataFrame, explain: bool = False) -> pl.DataFrame:
     checks = [
         f.check_image_id("ImageID"),
         f.check_not_empty("Source"),
@@ -24,7 +24,7 @@ def transform(df: pl.DataFrame) -> pl.DataFrame:
         pl.col("LabelName").alias("label_mid"),
         f.float32("Confidence").alias("confidence"),
         pl.col("_line"),
-        f.first_reason(checks),
+        f.first_reason(checks, explain),
     )
 
 

@@ -12,7 +12,7 @@ HEADER = ("ImageID", "Subset", "OriginalURL", "OriginalLandingURL", "License", "
 ROTATION_UNKNOWN = ("", "nan", "NaN")
 
 
-def transform(df: pl.DataFrame) -> pl.DataFrame:
+def transform(df: pl.DataFrame, explain: bool = False) -> pl.DataFrame:
     checks = [
         f.check_image_id("ImageID"),
         f.check_not_empty("Subset"),
@@ -37,7 +37,7 @@ def transform(df: pl.DataFrame) -> pl.DataFrame:
         .alias("thumbnail_300k_url"),
         f.float32_or_null("Rotation", ROTATION_UNKNOWN).alias("rotation"),
         pl.col("_line"),
-        f.first_reason(checks),
+        f.first_reason(checks, explain),
     )
 
 

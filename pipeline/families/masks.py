@@ -32,19 +32,14 @@ def clicks(column: str) -> pl.Expr:
     )
 
 
-def check_clicks(column: str) -> pl.Expr:
+def check_clicks(column: str) -> f.Check:
     each_ok = pl.col(column).str.split(";").list.eval(pl.element().str.contains(CLICK)).list.all()
     ok = (pl.col(column) == "") | each_ok
-    return (
-        pl.when(ok)
-        .then(None)
-        .otherwise(
-            pl.format(f"{column}: expected 'x y L' clicks (L = 0 or 1) separated by ';', found '{{}}'", pl.col(column))
-        )
-    )
+    expected = "'x y L' clicks (L = 0 or 1) separated by ';'"
+    return f.Check(~ok, pl.format(f"{column}: expected {expected}, found '{{}}'", pl.col(column)))
 
 
-def transform(df: pl.DataFrame) -> pl.DataFrame:
+def transform(df: pl.DataFrame, explain: bool = False) -> pl.DataFrame:
     checks = [
         f.check_not_empty("MaskPath"),
         f.check_image_id("ImageID"),
@@ -64,7 +59,7 @@ def transform(df: pl.DataFrame) -> pl.DataFrame:
         f.float32_or_null("PredictedIoU").alias("predicted_iou"),
         clicks("Clicks").alias("clicks"),
         pl.col("_line"),
-        f.first_reason(checks),
+        f.first_reason(checks, explain),
     )
 
 

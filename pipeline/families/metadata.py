@@ -12,57 +12,59 @@ from pipeline import fields as f
 from pipeline.families import CsvFamily
 
 
-def _class_descriptions(df: pl.DataFrame) -> pl.DataFrame:
+def _class_descriptions(df: pl.DataFrame, explain: bool = False) -> pl.DataFrame:
     return df.select(
         pl.col("LabelName").alias("label_mid"),
         pl.col("DisplayName").alias("display_name"),
         pl.col("_line"),
-        f.first_reason([f.check_mid("LabelName"), f.check_not_empty("DisplayName")]),
+        f.first_reason([f.check_mid("LabelName"), f.check_not_empty("DisplayName")], explain),
     )
 
 
-def _mid_list(df: pl.DataFrame) -> pl.DataFrame:
+def _mid_list(df: pl.DataFrame, explain: bool = False) -> pl.DataFrame:
     return df.select(
         pl.col("LabelName").alias("label_mid"),
         pl.col("_line"),
-        f.first_reason([f.check_mid("LabelName")]),
+        f.first_reason([f.check_mid("LabelName")], explain),
     )
 
 
-def _attributes(df: pl.DataFrame) -> pl.DataFrame:
+def _attributes(df: pl.DataFrame, explain: bool = False) -> pl.DataFrame:
     return df.select(
         pl.col("AttributeName").alias("attribute_mid"),
         pl.col("DisplayName").alias("display_name"),
         pl.col("_line"),
-        f.first_reason([f.check_mid("AttributeName"), f.check_not_empty("DisplayName")]),
+        f.first_reason([f.check_mid("AttributeName"), f.check_not_empty("DisplayName")], explain),
     )
 
 
-def _relationship_names(df: pl.DataFrame) -> pl.DataFrame:
+def _relationship_names(df: pl.DataFrame, explain: bool = False) -> pl.DataFrame:
     return df.select(
         pl.col("RelationshipLabel").alias("relationship"),
         pl.col("DisplayName").alias("display_name"),
         pl.col("_line"),
-        f.first_reason([f.check_not_empty("RelationshipLabel"), f.check_not_empty("DisplayName")]),
+        f.first_reason([f.check_not_empty("RelationshipLabel"), f.check_not_empty("DisplayName")], explain),
     )
 
 
-def _triplets(df: pl.DataFrame) -> pl.DataFrame:
+def _triplets(df: pl.DataFrame, explain: bool = False) -> pl.DataFrame:
     return df.select(
         pl.col("LabelName1").alias("label_mid_1"),
         pl.col("LabelName2").alias("label_mid_2"),
         pl.col("RelationshipLabel").alias("relationship"),
         pl.col("_line"),
-        f.first_reason([f.check_mid("LabelName1"), f.check_mid("LabelName2"), f.check_not_empty("RelationshipLabel")]),
+        f.first_reason(
+            [f.check_mid("LabelName1"), f.check_mid("LabelName2"), f.check_not_empty("RelationshipLabel")], explain
+        ),
     )
 
 
-def _image_ids(df: pl.DataFrame) -> pl.DataFrame:
+def _image_ids(df: pl.DataFrame, explain: bool = False) -> pl.DataFrame:
     return df.select(
         pl.col("ImageID").alias("image_id"),
         f.image_id_u64("ImageID").alias("image_id_u64"),
         pl.col("_line"),
-        f.first_reason([f.check_image_id("ImageID")]),
+        f.first_reason([f.check_image_id("ImageID")], explain),
     )
 
 

@@ -46,11 +46,11 @@ def check_line(value: object) -> str | None:
     return None
 
 
-def _not_null(name: str) -> pl.Expr:
-    return pl.when(pl.col(name).is_null()).then(pl.lit(f"{name}: missing")).otherwise(None)
+def _not_null(name: str) -> f.Check:
+    return f.Check(pl.col(name).is_null(), pl.lit(f"{name}: missing"))
 
 
-def transform(df: pl.DataFrame) -> pl.DataFrame:
+def transform(df: pl.DataFrame, explain: bool = False) -> pl.DataFrame:
     checks = [
         *(_not_null(c) for c in REQUIRED),
         f.check_image_id("image_id"),
@@ -65,5 +65,5 @@ def transform(df: pl.DataFrame) -> pl.DataFrame:
         pl.col("traces"),
         pl.col("voice_recording"),
         pl.col("_line"),
-        f.first_reason(checks),
+        f.first_reason(checks, explain),
     )

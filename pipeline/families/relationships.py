@@ -12,7 +12,7 @@ HEADER = ("ImageID", "LabelName1", "LabelName2", "XMin1", "XMax1", "YMin1", "YMa
 COORDS = {c: f"{c[0].lower()}_{c[1:4].lower()}_{c[4]}" for c in HEADER[3:11]}
 
 
-def transform(df: pl.DataFrame) -> pl.DataFrame:
+def transform(df: pl.DataFrame, explain: bool = False) -> pl.DataFrame:
     checks = [
         f.check_image_id("ImageID"),
         f.check_mid("LabelName1"),
@@ -28,7 +28,7 @@ def transform(df: pl.DataFrame) -> pl.DataFrame:
         *(f.float32(c).alias(name) for c, name in COORDS.items()),
         pl.col("RelationshipLabel").alias("relationship"),
         pl.col("_line"),
-        f.first_reason(checks),
+        f.first_reason(checks, explain),
     )
 
 
