@@ -22,7 +22,7 @@ class HeaderError(SourceError):
         self.file = file
         self.expected = expected
         self.found = found
-        wanted = " or ".join(",".join(h) for h in expected)
+        wanted = "\n        or: ".join(",".join(h) for h in expected)
         got = "an empty file" if found is None else ",".join(found)
         super().__init__(f"{file}: line 1: wrong header.\n  expected: {wanted}\n  found:    {got}")
 

@@ -11,7 +11,7 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
-from pipeline.csv_reader import CsvBatch, read_csv, to_csv_line
+from pipeline.csv_reader import CsvBatch, prefetch, read_csv, to_csv_line
 from pipeline.families import CsvFamily
 from pipeline.families import narratives as narrative_family
 from pipeline.jsonl_reader import read_jsonl
@@ -67,8 +67,8 @@ def iter_frames(
     progress = FileProgress(file.name, file.size)
     with source.open(file) as opened:
         if spec is None:
-            batches: Iterator[CsvBatch] = read_jsonl(
-                opened.stream, file.name, narrative_family.RAW_SCHEMA, narrative_family.check_line
+            batches: Iterator[CsvBatch] = prefetch(
+                read_jsonl(opened.stream, file.name, narrative_family.RAW_SCHEMA, narrative_family.check_line)
             )
             transform = narrative_family.transform
         else:
