@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 
 from pipeline.cli import cli
 from pipeline.datadict import render_data_dictionary
@@ -13,7 +13,7 @@ from tests.conftest import BOX_HEADER, WriteSource
 VAL_BOXES = "validation-annotations-bbox.csv"
 
 
-def run(*args: str):  # noqa: ANN201
+def run(*args: str) -> Result:
     return CliRunner().invoke(cli, list(args))
 
 

@@ -66,10 +66,11 @@ def test_generated_file_is_in_the_official_format(tmp_path: Path) -> None:
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs Linux /proc")
 def test_peak_memory_is_flat_in_input_size(tmp_path: Path) -> None:
     peaks = {}
-    for rows in (300_000, 3_000_000):
+    for rows in (1_000_000, 3_000_000):
         source = tmp_path / f"src{rows}"
         source.mkdir()
         write_train_boxes(source / TRAIN_BOXES, rows)
         peaks[rows] = peak_mib(source, tmp_path / f"lake{rows}")
-    # Ten times the rows may cost a little more (allocator high-water marks), never ten times the memory.
-    assert peaks[3_000_000] < peaks[300_000] + 150, peaks
+    # Both inputs span many 16 MiB chunks; three times the rows must not cost more memory
+    # (measured: 564 and 552 MiB). A 10% margin absorbs allocator and thread-timing noise.
+    assert peaks[3_000_000] < peaks[1_000_000] * 1.1, peaks
