@@ -30,6 +30,7 @@ class FileReport:
     split: str | None
     file: str
     table: str
+    path: str = ""
     bytes: int = 0
     md5: str = ""
     rows_read: int = 0
@@ -127,7 +128,9 @@ def ingest_to_parquet(
 ) -> FileReport:
     """Stream ``file`` into ``staging/<table>/split=<split>/<name>.parquet``."""
     table = spec.table if spec else "narratives"
-    report = FileReport(family=file.official.family, split=file.official.split, file=file.name, table=table)
+    report = FileReport(
+        family=file.official.family, split=file.official.split, file=file.name, table=table, path=file.path
+    )
     relative = Path(table) / f"split={file.official.split}" / output_name(file)
     writer = PartWriter(staging / relative, table_schema(table))
     try:
@@ -144,7 +147,9 @@ def read_small(
     source: Source, file: SourceFile, spec: CsvFamily, header: list[str] | None, rejects: RejectSink
 ) -> tuple[pl.DataFrame, FileReport]:
     """Read a small metadata file into memory (good rows only)."""
-    report = FileReport(family=file.official.family, split=file.official.split, file=file.name, table=spec.table)
+    report = FileReport(
+        family=file.official.family, split=file.official.split, file=file.name, table=spec.table, path=file.path
+    )
     frames = list(iter_frames(source, file, spec, header, rejects, report))
     frame = pl.concat(frames) if frames else spec.transform(_empty_source(spec)).drop("_line", "_reason")
     return frame, report

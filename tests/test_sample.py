@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 
 from pipeline.build import sample_dir
 from pipeline.official import official_files
-from tests.conftest import query
+from tests.conftest import SHARED, query
 
 SampleLake = tuple[Path, dict[str, object]]
 
@@ -96,3 +99,33 @@ def test_image_labels_appear_once(sample_lake: SampleLake) -> None:
     ).item()  # fmt: skip
     assert duplicates == 0
     assert query(lake, "select count(*) - count(distinct (split, image_id)) from images").item() == 0
+
+
+def test_parquet_files_are_zstd_with_statistics(sample_lake: SampleLake) -> None:
+    lake, manifest = sample_lake
+    for info in manifest["tables"].values():
+        for file in info["files"]:
+            meta = pq.ParquetFile(lake / file["path"]).metadata
+            assert meta.num_rows == file["rows"]
+            for group in range(meta.num_row_groups):
+                column = meta.row_group(group).column(0)
+                assert column.compression == "ZSTD"
+                assert meta.num_rows == 0 or column.statistics is not None
+
+
+def test_manifest_records_source_paths(sample_lake: SampleLake) -> None:
+    _, manifest = sample_lake
+    for report in manifest["sources"]:
+        assert report["path"].endswith(report["file"])
+        assert Path(report["path"]).stat().st_size == report["bytes"]
+
+
+@pytest.mark.skipif(not SHARED.is_dir(), reason="../shared/openimages is not beside the project")
+def test_sample_is_what_its_generator_makes(tmp_path: Path) -> None:
+    """The committed sample is reproducible: the generator makes it byte for byte."""
+    tool = Path(__file__).parent / "tools" / "make_sample.py"
+    subprocess.run([sys.executable, str(tool), "--dest", str(tmp_path)], check=True, capture_output=True)
+    committed = sorted(p.name for p in sample_dir().iterdir())
+    assert sorted(p.name for p in tmp_path.iterdir()) == committed
+    for name in committed:
+        assert (tmp_path / name).read_bytes() == (sample_dir() / name).read_bytes(), name

@@ -35,7 +35,7 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_DEST = REPO / "pipeline" / "sample"
-DEFAULT_SOURCE = Path("/work/shared/openimages")
+DEFAULT_SOURCE = REPO.parent / "shared" / "openimages"
 SEED = 20200226  # Open Images V6 release date
 
 SPLITS = ("train", "validation", "test")
