@@ -160,10 +160,12 @@ def _build_into(staging: Path, source: Source, plan: Plan, options: BuildOptions
     manifest = Manifest(source=options.source, skipped=plan.skipped)
     rejects = RejectSink(staging / "rejects" / "rejects.parquet")
     small: dict[str, list[tuple[pl.DataFrame, FileReport]]] = {}
+    hierarchy: Hierarchy | None = None
     for planned in plan.files:
         family = planned.file.official.family
         if planned.hierarchy is not None:
             report = _write_hierarchy(staging, planned)
+            hierarchy = planned.hierarchy
         elif planned.spec is not None and planned.file.official.split is None:
             frame, report = read_small(source, planned.file, planned.spec, planned.header, rejects)
             small.setdefault(family, []).append((frame, report))
@@ -172,7 +174,9 @@ def _build_into(staging: Path, source: Source, plan: Plan, options: BuildOptions
         manifest.files.append(report)
         _log_report(report)
     rejects.close()
-    _write_small_tables(staging, small)
+    classes = _write_small_tables(staging, small)
+    if hierarchy is not None:
+        _write_class_graph(staging, hierarchy, classes)
     _remove_overlaps(staging, manifest.files)
     _check(staging, manifest.files, rejects, options.max_rejects)
     return manifest.write(staging)
@@ -206,8 +210,19 @@ def _write_table(staging: Path, table: str, frame: pl.DataFrame) -> None:
     writer.close()
 
 
-def _write_small_tables(staging: Path, small: dict[str, list[tuple[pl.DataFrame, FileReport]]]) -> None:
+def _write_class_graph(staging: Path, hierarchy: Hierarchy, classes: pl.DataFrame | None) -> None:
+    """``class_ancestors``, ``class_parts`` and ``class_paths`` from the hierarchy edges."""
+    names = {dimensions.ROOT_MID: dimensions.ROOT_NAME}
+    if classes is not None:
+        names |= {m: n for m, n in classes.select("label_mid", "display_name").iter_rows() if n is not None}
+    for table, frame in dimensions.class_graph_frames(hierarchy, names).items():
+        _write_table(staging, table, frame)
+
+
+def _write_small_tables(staging: Path, small: dict[str, list[tuple[pl.DataFrame, FileReport]]]) -> pl.DataFrame | None:
+    """Write the metadata tables; returns ``classes`` when any class file was read."""
     class_families = {"classes", *dimensions.LIST_FLAGS}
+    classes = None
     lists = {
         family: pl.concat([frame for frame, _ in parts]) for family, parts in small.items() if family in class_families
     }
@@ -228,6 +243,7 @@ def _write_small_tables(staging: Path, small: dict[str, list[tuple[pl.DataFrame,
         for part, report in parts:
             report.rows_written = part.height
             report.output = f"{table}/{table}.parquet"
+    return classes
 
 
 def _remove_overlaps(staging: Path, reports: list[FileReport]) -> None:

@@ -13,6 +13,46 @@ from pipeline.schema import TableSchema, all_schemas
 CATALOG = "lake.duckdb"
 
 
+def sql_dir() -> Path:
+    """Where the layered SQL files are: inside the installed package, else the repository."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "sql", here.parent / "sql"):
+        if candidate.is_dir():
+            return candidate
+    raise FileNotFoundError(f"sql folder not found next to {here}")
+
+
+def sql_files() -> list[Path]:
+    """The query-layer files, in the order they are loaded."""
+    root = sql_dir()
+    return sorted(root.rglob("*.sql"), key=lambda p: p.relative_to(root).as_posix())
+
+
+def leading_comment(text: str) -> str:
+    """The first paragraph of the ``--`` comment block that opens a SQL file."""
+    lines = []
+    for line in text.splitlines():
+        if not line.startswith("--"):
+            break
+        lines.append(line[2:].strip())
+    paragraph = " ".join(lines).split("  ")[0]
+    return paragraph.strip()
+
+
+def _run_sql_file(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    text = path.read_text(encoding="utf-8")
+    con.execute(text)
+    name = path.stem
+    kind = (
+        "view"
+        if con.execute("select count(*) from duckdb_views() where view_name = ? and not internal", [name]).fetchall()[
+            0
+        ][0]
+        else "macro table"
+    )
+    con.execute(f"comment on {kind} {name} is {_quote(leading_comment(text))}")
+
+
 def _quote(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
@@ -55,6 +95,8 @@ def write_catalog(root: Path, data_root: Path | None = None) -> Path:
                 con.execute(
                     f"comment on column {schema.table}.split is 'Split: train, validation or test (Hive partition).'"
                 )
+        for path in sql_files():
+            _run_sql_file(con, path)
         con.execute("checkpoint")
     finally:
         con.close()

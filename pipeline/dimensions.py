@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import polars as pl
 
+from pipeline import class_graph
 from pipeline.hierarchy import ROOT_MID, Hierarchy
 
 ROOT_NAME = "Entity"
@@ -56,3 +57,23 @@ def hierarchy_frame(hierarchy: Hierarchy) -> pl.DataFrame:
     return pl.DataFrame(
         hierarchy.edges, schema={"parent_mid": pl.String, "child_mid": pl.String, "relation": pl.String}, orient="row"
     ).sort("parent_mid", "child_mid", "relation")
+
+
+def class_graph_frames(hierarchy: Hierarchy, names: dict[str, str]) -> dict[str, pl.DataFrame]:
+    """The closure, part-of and path tables of the hierarchy."""
+    edges = hierarchy.edges
+    return {
+        "class_ancestors": pl.DataFrame(
+            class_graph.ancestors(edges, hierarchy.root),
+            schema={"label_mid": pl.String, "ancestor_mid": pl.String, "distance": pl.Int32},
+            orient="row",
+        ),
+        "class_parts": pl.DataFrame(
+            class_graph.parts(edges), schema={"part_mid": pl.String, "whole_mid": pl.String}, orient="row"
+        ),
+        "class_paths": pl.DataFrame(
+            class_graph.paths(edges, hierarchy.root, names),
+            schema={"label_mid": pl.String, "path": pl.String, "depth": pl.Int32},
+            orient="row",
+        ),
+    }
