@@ -21,6 +21,7 @@ from pipeline.families import CsvFamily, csv_families
 from pipeline.hierarchy import Hierarchy, parse_hierarchy
 from pipeline.ingest import FileReport, ingest_to_parquet, read_small
 from pipeline.manifest import MANIFEST, Manifest
+from pipeline.mid_check import unknown_mids
 from pipeline.official import SPLITS, official_files
 from pipeline.overlap import OVERLAPS, remove_overlap
 from pipeline.parquet_writer import PartWriter
@@ -179,6 +180,14 @@ def _build_into(staging: Path, source: Source, plan: Plan, options: BuildOptions
         _write_class_graph(staging, hierarchy, classes)
     _remove_overlaps(staging, manifest.files)
     _check(staging, manifest.files, rejects, options.max_rejects)
+    manifest.unknown_mids = unknown_mids(staging)
+    for kind, found in manifest.unknown_mids.items():
+        if found["count"]:
+            examples = ", ".join(found["examples"])
+            log(
+                f"note  {found['count']} MID(s) used in the data have no name in {kind} "
+                f"(e.g. {examples}); their rows are kept, with NULL names"
+            )
     return manifest.write(staging)
 
 

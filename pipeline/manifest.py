@@ -34,6 +34,7 @@ class Manifest:
     started: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
     files: list[FileReport] = field(default_factory=list)
     skipped: list[dict[str, str | None]] = field(default_factory=list)
+    unknown_mids: dict[str, dict] = field(default_factory=dict)
 
     def table_files(self, root: Path) -> dict[str, dict[str, object]]:
         tables: dict[str, dict[str, object]] = {}
@@ -57,6 +58,7 @@ class Manifest:
             "source": self.source,
             "sources": [f.to_dict() for f in self.files],
             "skipped": self.skipped,
+            "unknown_mids": self.unknown_mids,
             "tables": self.table_files(root),
             "schemas": {name: s.fingerprint for name, s in all_schemas().items()},
         }

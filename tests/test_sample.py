@@ -18,6 +18,9 @@ SampleLake = tuple[Path, dict[str, object]]
 EXPECTED_ROWS = {
     "attributes": 5,
     "boxes": 1537,
+    "class_ancestors": 920,
+    "class_parts": 38,
+    "class_paths": 670,
     "classes": 19995,
     "hierarchy": 685,
     "human_parts_images": 20,

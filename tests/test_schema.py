@@ -44,7 +44,7 @@ def test_parse_type_rejects_nonsense(text: str) -> None:
 
 def test_every_public_table_is_declared() -> None:
     assert sorted(all_schemas()) == [
-        "attributes", "boxes", "classes", "hierarchy", "human_parts_images", "image_labels", "images",
+        "attributes", "boxes", "class_ancestors", "class_parts", "class_paths", "classes", "hierarchy", "human_parts_images", "image_labels", "images",
         "masks", "narratives", "rejects", "relationship_names", "relationship_triplets", "relationships",
     ]  # fmt: skip
 

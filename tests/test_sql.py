@@ -1,0 +1,195 @@
+"""Every view and macro of the query layer (sql/), with asserted values."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from pipeline.catalog import leading_comment, sql_files
+from pipeline.labels import UnknownClassError, select_classes
+from tests.conftest import BOX_HEADER, LABEL_HEADER, WriteSource, build, query
+
+ROOT = "/m/0bl9f"
+# Entity > Animal > Carnivore > Cat; Entity > Animal > Dog; Animal has the part Paw.
+TREE = {
+    "LabelName": ROOT,
+    "Subcategory": [
+        {
+            "LabelName": "/m/animal",
+            "Subcategory": [
+                {"LabelName": "/m/carnivore", "Subcategory": [{"LabelName": "/m/cat"}]},
+                {"LabelName": "/m/dog"},
+            ],
+            "Part": [{"LabelName": "/m/paw"}],
+        },
+        {"LabelName": "/m/paw"},
+    ],
+}
+CLASSES = (
+    "LabelName,DisplayName\n/m/animal,Animal\n/m/carnivore,Carnivore\n/m/cat,Cat\n/m/dog,Dog\n/m/paw,Paw\n"
+    '/m/car,"Car, toy"\n'
+)
+
+
+def _box(image: int, mid: str) -> str:
+    return f"{image:016x},xclick,{mid},1,0.1,0.2,0.3,0.4,0,0,0,0,0\n"
+
+
+@pytest.fixture
+def tiny_lake(write_source: WriteSource, tmp_path: Path) -> Path:
+    source = write_source(
+        {
+            "bbox_labels_600_hierarchy.json": json.dumps(TREE),
+            "oidv6-class-descriptions.csv": CLASSES,
+            "oidv6-attributes-description.csv": "/m/wood,Wooden\n",
+            "oidv6-relationships-description.csv": "is,is\non,on (top of)\n",
+            "validation-annotations-bbox.csv": BOX_HEADER
+            + "\n"
+            + _box(1, "/m/cat")
+            + _box(1, "/m/paw")
+            + _box(2, "/m/nameless"),
+            "validation-annotations-human-imagelabels.csv": LABEL_HEADER + "\n"
+            "0000000000000001,verification,/m/cat,1\n"
+            "0000000000000001,crowdsource-verification,/m/cat,1\n"
+            "0000000000000002,verification,/m/animal,0\n",
+            "validation-annotations-machine-imagelabels.csv": LABEL_HEADER + "\n0000000000000001,machine,/m/dog,0.7\n",
+            "oidv6-validation-annotations-vrd.csv": "ImageID,LabelName1,LabelName2,XMin1,XMax1,YMin1,YMax1,XMin2,XMax2,YMin2,YMax2,RelationshipLabel\n"
+            "0000000000000001,/m/cat,/m/wood,0.1,0.2,0.3,0.4,0.1,0.2,0.3,0.4,is\n"
+            "0000000000000001,/m/cat,/m/dog,0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,on\n",
+        }
+    )
+    lake = tmp_path / "lake"
+    build(source, lake)
+    return lake
+
+
+def test_every_sql_file_is_documented() -> None:
+    files = sql_files()
+    assert [f.stem for f in files] == [
+        "boxes_named", "class_ancestors_named", "class_parts_named", "hierarchy_named", "image_labels_named",
+        "masks_named", "relationships_named", "boxes_expanded", "image_labels_expand", "image_labels_expanded",
+        "class_mids",
+    ]  # fmt: skip
+    for path in files:
+        assert len(leading_comment(path.read_text())) > 30, path
+
+
+def test_named_views(tiny_lake: Path) -> None:
+    assert query(tiny_lake, "select image_id_u64, label_mid, label_name from boxes_named order by all").rows() == [
+        (1, "/m/cat", "Cat"),
+        (1, "/m/paw", "Paw"),
+        (2, "/m/nameless", None),
+    ]
+    assert query(tiny_lake, "select label_name, source from image_labels_named where image_id_u64 = 2").rows() == [
+        ("Animal", "verification")
+    ]
+    assert query(
+        tiny_lake, "select label_name_1, label_name_2, relationship_name from relationships_named order by all"
+    ).rows() == [("Cat", "Dog", "on (top of)"), ("Cat", "Wooden", "is")]
+    assert query(
+        tiny_lake, "select parent_name, child_name from hierarchy_named where child_mid = '/m/paw' order by 1"
+    ).rows() == [
+        ("Animal", "Paw"),
+        ("Entity", "Paw"),
+    ]
+    assert query(
+        tiny_lake, "select label_name, ancestor_name, distance from class_ancestors_named order by all"
+    ).rows() == [
+        ("Carnivore", "Animal", 1),
+        ("Cat", "Animal", 2),
+        ("Cat", "Carnivore", 1),
+        ("Dog", "Animal", 1),
+    ]
+    assert query(tiny_lake, "select part_name, whole_name from class_parts_named").rows() == [("Paw", "Animal")]
+    assert query(tiny_lake, "select count(*) from masks_named").item() == 0
+
+
+def test_unknown_mids_are_reported_and_kept(tiny_lake: Path) -> None:
+    manifest = json.loads((tiny_lake / "_manifest.json").read_text())
+    assert manifest["unknown_mids"]["classes"] == {"count": 1, "examples": ["/m/nameless"]}
+    assert manifest["unknown_mids"]["attributes"] == {"count": 0, "examples": []}
+
+
+def test_class_paths_and_root(tiny_lake: Path) -> None:
+    assert query(tiny_lake, "select path, depth from class_paths where label_mid = '/m/cat'").rows() == [
+        ("Entity > Animal > Carnivore > Cat", 3)
+    ]
+    assert query(
+        tiny_lake, "select display_name, is_hierarchy_root from classes where label_mid = '/m/0bl9f'"
+    ).rows() == [("Entity", True)]
+
+
+def test_boxes_expanded_counts_each_ancestor_once_and_never_parts(tiny_lake: Path) -> None:
+    rows = query(
+        tiny_lake,
+        "select label_mid, original_label_mid, is_expanded, distance, label_name from boxes_expanded "
+        "where image_id_u64 = 1 order by original_label_mid, distance",
+    ).rows()
+    assert rows == [
+        ("/m/cat", "/m/cat", False, 0, "Cat"),  # a 3-deep class gives exactly 3 rows
+        ("/m/carnivore", "/m/cat", True, 1, "Carnivore"),
+        ("/m/animal", "/m/cat", True, 2, "Animal"),
+        ("/m/paw", "/m/paw", False, 0, "Paw"),  # a part is not counted as its whole
+    ]
+    assert query(tiny_lake, "select count(*) from boxes_expanded where image_id_u64 = 2").item() == 1
+
+
+def test_image_labels_expanded(tiny_lake: Path) -> None:
+    rows = query(
+        tiny_lake,
+        "select image_id_u64, source, label_mid, confidence, original_label_mid, is_expanded "
+        "from image_labels_expanded order by all",
+    ).rows()
+    assert rows == [
+        # positive Cat (written twice, by two sources) counts once for Cat and once for each ancestor
+        (1, "crowdsource-verification", "/m/animal", 1.0, "/m/cat", True),
+        (1, "crowdsource-verification", "/m/carnivore", 1.0, "/m/cat", True),
+        (1, "crowdsource-verification", "/m/cat", 1.0, "/m/cat", False),
+        (1, "machine", "/m/dog", pytest.approx(0.7), "/m/dog", False),  # machine: not expanded
+        # negative Animal counts for every descendant
+        (2, "verification", "/m/animal", 0.0, "/m/animal", False),
+        (2, "verification", "/m/carnivore", 0.0, "/m/animal", True),
+        (2, "verification", "/m/cat", 0.0, "/m/animal", True),
+        (2, "verification", "/m/dog", 0.0, "/m/animal", True),
+    ]
+    machine = query(
+        tiny_lake,
+        "select label_mid, confidence from image_labels_expand(include_machine := true) where source = 'machine' order by 1",
+    ).rows()
+    assert machine == [("/m/animal", pytest.approx(0.7)), ("/m/dog", pytest.approx(0.7))]
+
+
+def test_class_mids_macro(tiny_lake: Path) -> None:
+    assert query(
+        tiny_lake, "select label_mid, label_name, matched_name, is_descendant from class_mids(['cat'])"
+    ).rows() == [("/m/cat", "Cat", "cat", False)]
+    rows = query(
+        tiny_lake, "select label_mid, is_descendant from class_mids(['ANIMAL'], include_descendants := true) order by 1"
+    ).rows()
+    assert rows == [("/m/animal", False), ("/m/carnivore", True), ("/m/cat", True), ("/m/dog", True)]
+    assert query(tiny_lake, "select label_mid from class_mids(['Car, toy'])").item() == "/m/car"
+    with pytest.raises(duckdb.Error, match=r'unknown class name\(s\): "Dgo" \(closest: Dog, '):
+        query(tiny_lake, "select * from class_mids(['Dgo', 'Cat'])")
+
+
+def test_select_classes_python(tiny_lake: Path) -> None:
+    assert select_classes(tiny_lake, ["Carnivore"], include_descendants=True) == ["/m/carnivore", "/m/cat"]
+    assert select_classes(tiny_lake, ["dog"]) == ["/m/dog"]
+    with pytest.raises(UnknownClassError) as error:
+        select_classes(tiny_lake, ["Dgo"])
+    assert error.value.suggestions == {"Dgo": ["Dog"]}
+
+
+def test_all_animals_in_validation_is_one_short_query(sample_lake: tuple[Path, dict[str, object]]) -> None:
+    """The README query: every box of any kind of Animal in validation."""
+    lake, _ = sample_lake
+    boxes = query(
+        lake,
+        "select * from boxes_expanded where split = 'validation' and label_name = 'Animal'",
+    )
+    animals = set(select_classes(lake, ["Animal"], include_descendants=True))
+    direct = query(lake, "select label_mid from boxes where split = 'validation'").to_series().to_list()
+    assert boxes.height == sum(mid in animals for mid in direct) > 0
