@@ -56,3 +56,18 @@ def test_sample_lake_views_answer_from_any_cwd(sample_lake: tuple[Path, dict[str
     con = duckdb.connect(str(lake / "lake.duckdb"), read_only=True)
     for name, info in manifest["tables"].items():
         assert con.execute(f"select count(*) from {name}").fetchall() == [(info["rows"],)], name
+
+
+def test_catalog_command_repoints_a_moved_lake(write_source: WriteSource, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from pipeline.cli import cli
+
+    source = write_source({"test-annotations-bbox.csv": BOX_HEADER + "\n0000000000000001,xclick,/m/0k4j,1,0.1,0.9,0.2,0.8,0,0,0,0,0\n"})
+    build(source, tmp_path / "lake")
+    moved = tmp_path / "moved"
+    (tmp_path / "lake").rename(moved)
+    result = CliRunner().invoke(cli, ["catalog", "--lake", str(moved)])
+    assert result.exit_code == 0, result.output
+    con = duckdb.connect(str(moved / "lake.duckdb"), read_only=True)
+    assert con.execute("select count(*) from boxes_named").fetchall() == [(1,)]
