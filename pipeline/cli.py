@@ -8,8 +8,10 @@ from pathlib import Path
 import click
 
 from pipeline.build import BuildOptions, SelectionError, build_lake, sample_dir
+from pipeline.catalog import write_catalog
 from pipeline.datadict import render_data_dictionary
 from pipeline.errors import HeaderError, InputFormatError, LakeError, OilakeError, RejectLimitError, SourceError
+from pipeline.manifest import MANIFEST
 
 
 def _split_list(value: str | None) -> list[str] | None:
@@ -102,6 +104,17 @@ def build(
         if info["rows"]:
             click.echo(f"{name}\t{info['rows']}")
     click.echo(f"lake ready: {lake.resolve()} (open {lake / 'lake.duckdb'} with DuckDB)", err=True)
+
+
+@cli.command()
+@click.option(
+    "--lake", default="lake", show_default=True, type=click.Path(file_okay=False, exists=True, path_type=Path)
+)
+def catalog(lake: Path) -> None:
+    """Rewrite LAKE/lake.duckdb so its views point at the lake's current place (after a move or copy)."""
+    if not (lake / MANIFEST).exists():
+        _fail(f"{lake} is not an oilake lake (no {MANIFEST})", "pass the folder that `oilake build --lake` wrote")
+    click.echo(f"wrote {write_catalog(lake)}", err=True)
 
 
 @cli.command()
