@@ -1,0 +1,43 @@
+-- Per relationship triplet (subject class, relationship, object class or attribute) with names:
+-- the number of annotations (`relationships`), of distinct images (`images`) and of splits.
+-- `in_triplet_list` tells whether the triplet is in `relationship_triplets`.
+
+create or replace view relationship_stats as
+with
+
+counted as (
+    select
+        label_mid_1,
+        relationship,
+        label_mid_2,
+        count(*) as relationships,
+        count(distinct (split, image_id_u64)) as images,
+    from relationships
+    group by all
+),
+
+final as (
+    select
+        counted.label_mid_1,
+        named.label_name_1,
+        counted.relationship,
+        counted.label_mid_2,
+        named.label_name_2,
+        counted.relationships,
+        counted.images,
+        triplets.relationship is not null as in_triplet_list,
+    from counted
+    left join (
+        select distinct label_mid_1, relationship, label_mid_2, label_name_1, label_name_2
+        from relationships_named
+    ) as named
+        on named.label_mid_1 = counted.label_mid_1
+        and named.relationship = counted.relationship
+        and named.label_mid_2 = counted.label_mid_2
+    left join (select distinct * from relationship_triplets) as triplets
+        on triplets.label_mid_1 = counted.label_mid_1
+        and triplets.relationship = counted.relationship
+        and triplets.label_mid_2 = counted.label_mid_2
+)
+
+select * from final
