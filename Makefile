@@ -9,7 +9,9 @@ SOURCE ?=
 LAKE   ?= lake
 ARGS   ?=
 
-.PHONY: build-lake test lint docs check-docs clean
+QUERY  ?=
+
+.PHONY: build-lake test lint docs sql clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,8 +29,12 @@ lint: $(STAMP) ## ruff check and format check
 	$(BIN)/ruff check pipeline tests
 	$(BIN)/ruff format --check pipeline tests
 
-docs: $(STAMP) ## Regenerate docs/data-dictionary.md from schemas/
+docs: $(STAMP) ## Regenerate docs/data-dictionary.md (schemas/) and docs/views.md (sql/)
 	$(BIN)/oilake docs --output docs/data-dictionary.md
+	$(BIN)/oilake docs --views --output docs/views.md
+
+sql: $(STAMP) ## Run QUERY on LAKE's catalog, or open the SQL shell when QUERY is empty
+	$(BIN)/oilake sql --lake "$(LAKE)" $(if $(QUERY),"$(QUERY)")
 
 clean: ## Remove the virtualenv and the default lake
 	rm -rf $(VENV) lake .pytest_cache .ruff_cache

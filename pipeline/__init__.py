@@ -10,15 +10,18 @@ from pipeline.errors import (
     SchemaError,
     SourceError,
 )
+from pipeline.lake import Lake, open_lake
 
 __all__ = [
     "BuildOptions",
     "HeaderError",
     "InputFormatError",
+    "Lake",
     "LakeError",
     "OilakeError",
     "RejectLimitError",
     "SchemaError",
     "SourceError",
     "build_lake",
+    "open_lake",
 ]

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import sys
 from pathlib import Path
 
 import click
+import duckdb
+import polars as pl
 
 from pipeline.build import BuildOptions, SelectionError, build_lake, sample_dir
 from pipeline.catalog import write_catalog
 from pipeline.datadict import render_data_dictionary
 from pipeline.errors import HeaderError, InputFormatError, LakeError, OilakeError, RejectLimitError, SourceError
+from pipeline.labels import UnknownClassError
+from pipeline.lake import Lake, open_lake
 from pipeline.manifest import MANIFEST
+from pipeline.viewdoc import render_views_doc
 
 
 def _split_list(value: str | None) -> list[str] | None:
@@ -118,18 +125,133 @@ def catalog(lake: Path) -> None:
 
 
 @cli.command()
-@click.option(
-    "--output", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write here instead of stdout."
-)
-def docs(output: Path | None) -> None:
-    """Print (or write) the data dictionary generated from schemas/."""
-    text = render_data_dictionary()
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write here, not stdout.")
+@click.option("--views", is_flag=True, help="Document the views and macros of sql/ instead (builds the sample).")
+def docs(output: Path | None, views: bool) -> None:
+    """Print (or write) the data dictionary generated from schemas/, or with --views the query layer."""
+    text = _views_doc() if views else render_data_dictionary()
     if output is None:
         click.echo(text, nl=False)
     else:
         output.parent.mkdir(parents=True, exist_ok=True)
         output.write_text(text, encoding="utf-8")
         click.echo(f"wrote {output}", err=True)
+
+
+def _views_doc() -> str:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as temp:
+        lake = Path(temp) / "lake"
+        build_lake(BuildOptions(source=str(sample_dir()), lake=lake))
+        with open_lake(lake) as opened:
+            return render_views_doc(opened.con)
+
+
+@cli.command()
+@click.argument("query", required=False)
+@click.option("--lake", default="lake", show_default=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--format", "output_format", type=click.Choice(["table", "csv", "json", "parquet"]), default=None,
+    help="Output format. Default: table on a terminal, csv otherwise. json is one object per line.",
+)  # fmt: skip
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write here, not stdout.")
+def sql(query: str | None, lake: Path, output_format: str | None, output: Path | None) -> None:
+    """Run QUERY on the lake's catalog; without QUERY, an interactive SQL shell."""
+    try:
+        opened = open_lake(lake)
+    except LakeError as exc:
+        _fail(str(exc), "build it first (make build-lake) or pass --lake")
+    with opened:
+        if query is None:
+            _shell(opened)
+            return
+        try:
+            frame = opened.sql(query)
+        except duckdb.Error as exc:
+            _fail(str(exc).strip(), "the catalog's views and columns are listed in docs/views.md")
+        fmt = output_format or ("table" if output is None and sys.stdout.isatty() else "csv")
+        _write_frame(frame, fmt, output)
+
+
+def _write_frame(frame: pl.DataFrame, fmt: str, output: Path | None) -> None:
+    if fmt == "table":
+        with pl.Config(
+            tbl_rows=100, tbl_cols=-1, fmt_str_lengths=80, tbl_width_chars=200, tbl_hide_dataframe_shape=True
+        ):
+            text = f"{frame}\n"
+        _emit(text.encode(), output)
+    elif fmt == "csv":
+        _emit(frame.write_csv().encode(), output)
+    elif fmt == "json":
+        _emit(frame.write_ndjson().encode(), output)
+    else:
+        buffer = io.BytesIO()
+        frame.write_parquet(buffer, compression="zstd")
+        _emit(buffer.getvalue(), output)
+
+
+def _emit(data: bytes, output: Path | None) -> None:
+    if output is None:
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+    else:
+        output.write_bytes(data)
+
+
+def _shell(lake: Lake) -> None:
+    """A small SQL shell: statements end with ';', `.tables` lists names, `.quit` or EOF leaves."""
+    with contextlib.suppress(ImportError):
+        import readline  # noqa: F401 - line editing and history when available
+    click.echo(f"oilake SQL shell on {lake.root / 'lake.duckdb'} (read-only). End statements with ';'.", err=True)
+    buffer: list[str] = []
+    while True:
+        try:
+            line = input("oilake> " if not buffer else "   ...> ")
+        except EOFError:
+            click.echo(err=True)
+            return
+        stripped = line.strip()
+        if not buffer and stripped in (".quit", ".exit"):
+            return
+        if not buffer and stripped == ".tables":
+            click.echo("\n".join(lake.tables()))
+            continue
+        buffer.append(line)
+        if not stripped.endswith(";"):
+            continue
+        statement, buffer = "\n".join(buffer), []
+        try:
+            _write_frame(lake.sql(statement), "table", None)
+        except duckdb.Error as exc:
+            click.echo(f"error: {str(exc).strip()}", err=True)
+
+
+@cli.command("image-list")
+@click.option("--lake", default="lake", show_default=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--classes", required=True, help='Comma-separated display names, e.g. "Cat,Dog".')
+@click.option("--include-descendants", is_flag=True, help="Also every subcategory descendant of those classes.")
+@click.option("--split", type=click.Choice(["train", "validation", "test"]), default=None, help="Only this split.")
+@click.option("--min-boxes", type=click.IntRange(min=1), default=1, show_default=True, help="Boxes of those classes.")
+@click.option("--where", default=None, help="Extra SQL condition on the boxes counted (columns of boxes_named).")
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write here, not stdout.")
+def image_list_command(
+    lake: Path, classes: str, include_descendants: bool, split: str | None, min_boxes: int,
+    where: str | None, output: Path | None,
+) -> None:  # fmt: skip
+    """Write SPLIT/IMAGE_ID lines, the input of the official Open Images downloader.py."""
+    names = [c.strip() for c in classes.split(",") if c.strip()]
+    try:
+        with open_lake(lake) as opened:
+            lines = opened.image_list(names, include_descendants, split, min_boxes, where)
+    except UnknownClassError as exc:
+        _fail(str(exc), "names are exact display names (case-insensitive); see the classes table")
+    except LakeError as exc:
+        _fail(str(exc), "build it first (make build-lake) or pass --lake")
+    except duckdb.Error as exc:
+        _fail(f"--where: {str(exc).strip()}", "--where takes an SQL condition on columns of boxes_named")
+    _emit("".join(f"{line}\n" for line in lines).encode(), output)
+    click.echo(f"{len(lines)} image(s)", err=True)
 
 
 def main() -> None:

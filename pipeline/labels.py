@@ -29,26 +29,33 @@ def select_classes(lake: Path | str, names: Sequence[str], include_descendants: 
     """
     con = duckdb.connect(str(Path(lake) / CATALOG), read_only=True)
     try:
-        classes = con.execute("select label_mid, display_name from classes where display_name is not null").fetchall()
-        by_name: dict[str, list[str]] = {}
-        for mid, name in classes:
-            by_name.setdefault(name.lower(), []).append(mid)
-        unknown = [n for n in names if n.lower() not in by_name]
-        if unknown:
-            display = sorted({name for _, name in classes})
-            lowered = {d.lower(): d for d in display}
-            raise UnknownClassError(
-                {
-                    n: [lowered[c] for c in difflib.get_close_matches(n.lower(), list(lowered), n=3, cutoff=0.5)]
-                    for n in unknown
-                }
-            )
-        chosen = {mid for n in names for mid in by_name[n.lower()]}
-        if include_descendants and chosen:
-            rows = con.execute(
-                "select label_mid from class_ancestors where list_contains(?, ancestor_mid)", [sorted(chosen)]
-            ).fetchall()
-            chosen |= {r[0] for r in rows}
-        return sorted(chosen)
+        return select_classes_on(con, names, include_descendants)
     finally:
         con.close()
+
+
+def select_classes_on(
+    con: duckdb.DuckDBPyConnection, names: Sequence[str], include_descendants: bool = False
+) -> list[str]:
+    """``select_classes`` on an open catalog connection."""
+    classes = con.execute("select label_mid, display_name from classes where display_name is not null").fetchall()
+    by_name: dict[str, list[str]] = {}
+    for mid, name in classes:
+        by_name.setdefault(name.lower(), []).append(mid)
+    unknown = [n for n in names if n.lower() not in by_name]
+    if unknown:
+        display = sorted({name for _, name in classes})
+        lowered = {d.lower(): d for d in display}
+        raise UnknownClassError(
+            {
+                n: [lowered[c] for c in difflib.get_close_matches(n.lower(), list(lowered), n=3, cutoff=0.5)]
+                for n in unknown
+            }
+        )
+    chosen = {mid for n in names for mid in by_name[n.lower()]}
+    if include_descendants and chosen:
+        rows = con.execute(
+            "select label_mid from class_ancestors where list_contains(?, ancestor_mid)", [sorted(chosen)]
+        ).fetchall()
+        chosen |= {r[0] for r in rows}
+    return sorted(chosen)

@@ -63,7 +63,9 @@ def test_catalog_command_repoints_a_moved_lake(write_source: WriteSource, tmp_pa
 
     from pipeline.cli import cli
 
-    source = write_source({"test-annotations-bbox.csv": BOX_HEADER + "\n0000000000000001,xclick,/m/0k4j,1,0.1,0.9,0.2,0.8,0,0,0,0,0\n"})
+    source = write_source(
+        {"test-annotations-bbox.csv": BOX_HEADER + "\n0000000000000001,xclick,/m/0k4j,1,0.1,0.9,0.2,0.8,0,0,0,0,0\n"}
+    )
     build(source, tmp_path / "lake")
     moved = tmp_path / "moved"
     (tmp_path / "lake").rename(moved)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import polars as pl
 from click.testing import CliRunner, Result
 
 from pipeline.cli import cli
@@ -59,3 +60,51 @@ def test_missing_source_and_unknown_family(tmp_path: Path) -> None:
 def test_docs_prints_the_data_dictionary() -> None:
     result = run("docs")
     assert result.exit_code == 0 and result.stdout == render_data_dictionary()
+
+
+def test_sql_formats(sample_lake: tuple[Path, dict[str, object]], tmp_path: Path) -> None:
+    lake = str(sample_lake[0])
+    query = "select label_name, boxes from class_stats where split = 'train' order by boxes desc, label_name limit 2"
+    csv = run("sql", "--lake", lake, query)
+    assert csv.exit_code == 0 and csv.stdout == "label_name,boxes\nPerson,221\nMan,92\n"
+    json_lines = run("sql", "--lake", lake, "--format", "json", query)
+    assert json_lines.stdout == '{"label_name":"Person","boxes":221}\n{"label_name":"Man","boxes":92}\n'
+    table = run("sql", "--lake", lake, "--format", "table", query)
+    assert "│ Person" in table.stdout and "221" in table.stdout
+    out = tmp_path / "top.parquet"
+    assert run("sql", "--lake", lake, "--format", "parquet", "--output", str(out), query).exit_code == 0
+    assert pl.read_parquet(out).rows() == [("Person", 221), ("Man", 92)]
+
+
+def test_sql_errors_are_actionable(sample_lake: tuple[Path, dict[str, object]], tmp_path: Path) -> None:
+    bad = run("sql", "--lake", str(sample_lake[0]), "select nope from boxes")
+    assert bad.exit_code == 1 and bad.stderr.startswith("error: Binder Error") and "hint:" in bad.stderr
+    missing = run("sql", "--lake", str(tmp_path / "nowhere"), "select 1")
+    assert missing.exit_code == 1 and "not a built oilake lake" in missing.stderr
+
+
+def test_sql_shell_runs_statements_until_eof(sample_lake: tuple[Path, dict[str, object]]) -> None:
+    result = CliRunner().invoke(
+        cli, ["sql", "--lake", str(sample_lake[0])], input="select count(*) as n\nfrom images;\n.tables\n"
+    )
+    assert result.exit_code == 0
+    assert "240" in result.stdout and "boxes_expanded" in result.stdout
+
+
+def test_image_list_command(sample_lake: tuple[Path, dict[str, object]], tmp_path: Path) -> None:
+    lake = str(sample_lake[0])
+    result = run("image-list", "--lake", lake, "--classes", "Cat,Dog", "--split", "test")
+    assert result.exit_code == 0
+    lines = result.stdout.splitlines()
+    assert lines == sorted(set(lines)) and lines and all(line.startswith("test/") for line in lines)
+    assert result.stderr.strip() == f"{len(lines)} image(s)"
+    out = tmp_path / "list.txt"
+    assert (
+        run("image-list", "--lake", lake, "--classes", "Cat,Dog", "--split", "test", "--output", str(out)).exit_code
+        == 0
+    )
+    assert out.read_text() == result.stdout
+    unknown = run("image-list", "--lake", lake, "--classes", "Dgo")
+    assert unknown.exit_code == 1 and '"Dgo" (closest:' in unknown.stderr
+    where = run("image-list", "--lake", lake, "--classes", "Person", "--where", "no_such_column")
+    assert where.exit_code == 1 and where.stderr.startswith("error: --where:")

@@ -1,0 +1,103 @@
+"""The Python API over a built lake: tables, Polars scans, and SQL through the DuckDB catalog."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from types import TracebackType
+
+import duckdb
+import polars as pl
+import pyarrow as pa
+
+from pipeline.catalog import CATALOG
+from pipeline.errors import LakeError
+from pipeline.image_list import image_list
+from pipeline.labels import select_classes_on
+from pipeline.manifest import MANIFEST
+from pipeline.schema import all_schemas
+
+
+class Lake:
+    """A built lake. Open with ``open_lake(path)``; closes its read-only catalog connection on exit.
+
+    >>> lake = open_lake("lake")  # doctest: +SKIP
+    >>> lake.scan("boxes").filter(pl.col("split") == "validation").select("label_mid").collect()  # doctest: +SKIP
+    >>> lake.sql("select label_name, boxes from class_stats order by boxes desc limit 5")  # doctest: +SKIP
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.con = duckdb.connect(str(root / CATALOG), read_only=True)
+
+    def tables(self) -> list[str]:
+        """Every table, view and table macro of the catalog, sorted."""
+        rows = self.con.execute(
+            "select view_name from duckdb_views() where not internal "
+            "union select table_name from duckdb_tables() "
+            "union select function_name from duckdb_functions() where function_type = 'table_macro' and not internal "
+            "order by 1"
+        ).fetchall()
+        return [r[0] for r in rows]
+
+    def scan(self, table: str) -> pl.LazyFrame:
+        """A lazy Polars scan of a lake table's Parquet files (``split`` from the Hive path).
+
+        Filters on ``split`` prune whole folders and filters on other columns are pushed into the
+        Parquet reader (row-group statistics). Views are not files: use ``sql`` for them.
+        """
+        schemas = all_schemas()
+        if table not in schemas:
+            raise LakeError(f"{table!r} is not a lake table; tables: {', '.join(schemas)} (use .sql() for views)")
+        schema = schemas[table]
+        files = sorted((self.root / table).rglob("*.parquet")) if (self.root / table).is_dir() else []
+        target = pl.Schema(pl.from_arrow(schema.arrow.empty_table()).schema)  # type: ignore[union-attr]
+        if schema.partition_by:
+            target["split"] = pl.String
+        if not files:
+            return pl.LazyFrame(schema=target)
+        if schema.partition_by:
+            return pl.scan_parquet([str(f) for f in files], hive_partitioning=True, hive_schema={"split": pl.String})
+        return pl.scan_parquet([str(f) for f in files])
+
+    def sql(self, query: str, params: object = None) -> pl.DataFrame:
+        """Run ``query`` on the catalog; the result as a Polars frame."""
+        return self.con.sql(query, params=params).pl()
+
+    def arrow(self, query: str, params: object = None) -> pa.Table:
+        """Run ``query`` on the catalog; the result as an Arrow table."""
+        return self.con.sql(query, params=params).to_arrow_table()
+
+    def select_classes(self, names: Sequence[str], include_descendants: bool = False) -> list[str]:
+        """MIDs of classes by display name (see ``pipeline.labels.select_classes``)."""
+        return select_classes_on(self.con, names, include_descendants)
+
+    def image_list(
+        self,
+        classes: Sequence[str],
+        include_descendants: bool = False,
+        split: str | None = None,
+        min_boxes: int = 1,
+        where: str | None = None,
+    ) -> list[str]:
+        """``split/image_id`` lines for the official downloader (see ``pipeline.image_list``)."""
+        return image_list(self.con, classes, include_descendants, split, min_boxes, where)
+
+    def close(self) -> None:
+        self.con.close()
+
+    def __enter__(self) -> Lake:
+        return self
+
+    def __exit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
+        self.close()
+
+
+def open_lake(path: Path | str = "lake") -> Lake:
+    """Open a built lake (the folder ``oilake build --lake`` wrote)."""
+    root = Path(path)
+    if not (root / MANIFEST).exists() or not (root / CATALOG).exists():
+        raise LakeError(
+            f"{root} is not a built oilake lake (no {MANIFEST} or {CATALOG}); run `oilake build --lake {root}`"
+        )
+    return Lake(root)

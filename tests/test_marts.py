@@ -1,0 +1,89 @@
+"""The dashboard marts, checked against independent recounts on the sample lake and a tiny lake."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from pipeline.lake import open_lake
+from tests.conftest import BOX_HEADER, WriteSource, build, query
+
+SampleLake = tuple[Path, dict[str, object]]
+
+
+def _frames(lake: Path, *tables: str) -> list[pl.DataFrame]:
+    with open_lake(lake) as opened:
+        return [opened.scan(t).collect() for t in tables]
+
+
+def test_class_stats_recount(sample_lake: SampleLake) -> None:
+    lake, _ = sample_lake
+    boxes, masks, labels = _frames(lake, "boxes", "masks", "image_labels")
+    stats = query(lake, "select * from class_stats")
+    assert stats.select("label_mid", "split").is_duplicated().sum() == 0
+    expected_boxes = boxes.group_by("split", "label_mid").len("boxes")
+    joined = expected_boxes.join(stats, on=["split", "label_mid"], how="left")
+    assert (joined["boxes"] == joined["boxes_right"]).all()
+    human = labels.filter(pl.col("source") != "machine")
+    assert stats["positive_labels"].sum() == human.filter(pl.col("confidence") == 1).height
+    assert stats["negative_labels"].sum() == human.filter(pl.col("confidence") == 0).height
+    assert stats["machine_labels"].sum() == labels.filter(pl.col("source") == "machine").height
+    assert stats["masks"].sum() == masks.height
+    person = stats.filter((pl.col("label_name") == "Person") & (pl.col("split") == "train")).row(0, named=True)
+    assert (person["boxes"], person["is_boxable"]) == (221, True)
+
+
+def test_image_summary_recount(sample_lake: SampleLake) -> None:
+    lake, _ = sample_lake
+    images, boxes, narratives = _frames(lake, "images", "boxes", "narratives")
+    summary = query(lake, "select * from image_summary")
+    assert summary.height == images.height == 240
+    assert summary["boxes"].sum() == boxes.height
+    assert summary["narratives"].sum() == narratives.height
+    edge = summary.filter(pl.col("image_id") == "ffffffffffffffff").row(0, named=True)
+    expected_classes = boxes.filter(pl.col("image_id") == "ffffffffffffffff")["label_mid"].n_unique()
+    assert (edge["split"], edge["classes"]) == ("test", expected_classes)
+
+
+def test_attribute_rates_leave_unknown_out(write_source: WriteSource, tmp_path: Path) -> None:
+    rows = [
+        "0000000000000001,xclick,/m/0k4j,1,0.1,0.9,0.2,0.8,1,0,1,0,0",
+        "0000000000000001,xclick,/m/0k4j,1,0.1,0.9,0.2,0.8,0,0,-1,0,0",
+        "0000000000000002,activemil,/m/0k4j,1,0.1,0.9,0.2,0.8,-1,-1,-1,-1,-1",
+    ]
+    build(write_source({"test-annotations-bbox.csv": BOX_HEADER + "\n" + "\n".join(rows) + "\n"}), tmp_path / "lake")
+    row = query(tmp_path / "lake", "select * from attribute_rates").row(0, named=True)
+    assert row["boxes"] == 3
+    assert row["occluded_share"] == pytest.approx(0.5) and row["unknown_occluded"] == 1
+    assert row["group_of_share"] == pytest.approx(1.0) and row["unknown_group_of"] == 2
+    assert row["truncated_share"] == 0.0 and row["unknown_truncated"] == 1
+
+
+def test_box_geometry_quantiles(write_source: WriteSource, tmp_path: Path) -> None:
+    rows = [f"000000000000000{i},xclick,/m/0k4j,1,0,{w},0,0.5,0,0,0,0,0" for i, w in enumerate(["0.2", "0.4", "1"])]
+    build(write_source({"test-annotations-bbox.csv": BOX_HEADER + "\n" + "\n".join(rows) + "\n"}), tmp_path / "lake")
+    row = query(tmp_path / "lake", "select * from box_geometry").row(0, named=True)
+    assert (row["split"], row["boxes"]) == ("test", 3)
+    assert row["area_median"] == pytest.approx(0.2)
+    assert row["aspect_ratio_median"] == pytest.approx(0.8)
+    assert row["area_p05"] == pytest.approx(0.11, abs=1e-6)
+
+
+def test_relationship_stats(sample_lake: SampleLake) -> None:
+    lake, _ = sample_lake
+    (relationships,) = _frames(lake, "relationships")
+    stats = query(lake, "select * from relationship_stats")
+    assert stats["relationships"].sum() == relationships.height == 90
+    assert stats.select("label_mid_1", "relationship", "label_mid_2").is_duplicated().sum() == 0
+    top = stats.sort("relationships", "label_mid_1", descending=[True, False]).row(0, named=True)
+    recount = relationships.filter(
+        (pl.col("label_mid_1") == top["label_mid_1"])
+        & (pl.col("relationship") == top["relationship"])
+        & (pl.col("label_mid_2") == top["label_mid_2"])
+    )
+    assert top["relationships"] == recount.height
+    assert top["images"] == recount.select("split", "image_id").n_unique()
+    assert stats.filter(pl.col("relationship") == "is")["label_name_2"].null_count() == 0
+    assert stats["in_triplet_list"].all()
