@@ -8,18 +8,14 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from pipeline.schema import TableSchema, all_schemas
+from pipeline.schema import TableSchema, all_schemas, bundled_dir
 
 CATALOG = "lake.duckdb"
 
 
 def sql_dir() -> Path:
-    """Where the layered SQL files are: inside the installed package, else the repository."""
-    here = Path(__file__).resolve().parent
-    for candidate in (here / "sql", here.parent / "sql"):
-        if candidate.is_dir():
-            return candidate
-    raise FileNotFoundError(f"sql folder not found next to {here}")
+    """Where the layered SQL files are."""
+    return bundled_dir("sql")
 
 
 def sql_files() -> list[Path]:

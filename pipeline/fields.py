@@ -30,6 +30,11 @@ def _found(column: str, expectation: str) -> pl.Expr:
     return pl.format(f"{column}: expected {expectation}, found '{{}}'", pl.col(column))
 
 
+def image_id_columns(column: str) -> list[pl.Expr]:
+    """``image_id`` (the published string) and ``image_id_u64`` (its exact unsigned value)."""
+    return [pl.col(column).alias("image_id"), image_id_u64(column).alias("image_id_u64")]
+
+
 def image_id_u64(column: str) -> pl.Expr:
     """The exact unsigned 64-bit value of a 16-hex-digit ImageID."""
     return pl.col(column).str.to_integer(base=16, dtype=pl.UInt64, strict=False)

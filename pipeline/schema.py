@@ -78,13 +78,18 @@ class TableSchema:
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def schemas_dir() -> Path:
-    """Where the schema files are: inside the installed package, else the repository."""
+def bundled_dir(name: str) -> Path:
+    """A top-level folder of the project (``schemas``, ``sql``): in the installed wheel, else the repository."""
     here = Path(__file__).resolve().parent
-    for candidate in (here / "schemas", here.parent / "schemas"):
+    for candidate in (here / name, here.parent / name):
         if candidate.is_dir():
             return candidate
-    raise SchemaError(f"schemas folder not found next to {here}")
+    raise SchemaError(f"{name} folder not found next to {here}")
+
+
+def schemas_dir() -> Path:
+    """Where the schema files are."""
+    return bundled_dir("schemas")
 
 
 _TOKEN = re.compile(r"\s*([A-Za-z_][A-Za-z_0-9]*|<|>|,|:)\s*")

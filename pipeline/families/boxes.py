@@ -32,8 +32,7 @@ def transform(df: pl.DataFrame, explain: bool = False) -> pl.DataFrame:
     ]
     xclicks = [(f.xclick(c) if has_xclick else pl.lit(None, pl.Float32)).alias(_xclick_name(c)) for c in XCLICK]
     return df.select(
-        pl.col("ImageID").alias("image_id"),
-        f.image_id_u64("ImageID").alias("image_id_u64"),
+        *f.image_id_columns("ImageID"),
         pl.col("Source").alias("source"),
         pl.col("LabelName").alias("label_mid"),
         f.float32("Confidence").alias("confidence"),

@@ -18,8 +18,7 @@ def transform(df: pl.DataFrame, explain: bool = False) -> pl.DataFrame:
         f.check_in_unit("Confidence"),
     ]
     return df.select(
-        pl.col("ImageID").alias("image_id"),
-        f.image_id_u64("ImageID").alias("image_id_u64"),
+        *f.image_id_columns("ImageID"),
         pl.col("Source").alias("source"),
         pl.col("LabelName").alias("label_mid"),
         f.float32("Confidence").alias("confidence"),

@@ -20,8 +20,7 @@ def transform(df: pl.DataFrame, explain: bool = False) -> pl.DataFrame:
         f.check_float_or_null("Rotation", ROTATION_UNKNOWN),
     ]
     return df.select(
-        pl.col("ImageID").alias("image_id"),
-        f.image_id_u64("ImageID").alias("image_id_u64"),
+        *f.image_id_columns("ImageID"),
         pl.col("Subset").alias("subset"),
         pl.col("OriginalURL").alias("original_url"),
         pl.col("OriginalLandingURL").alias("original_landing_url"),

@@ -50,8 +50,7 @@ def transform(df: pl.DataFrame, explain: bool = False) -> pl.DataFrame:
         check_clicks("Clicks"),
     ]
     return df.select(
-        pl.col("ImageID").alias("image_id"),
-        f.image_id_u64("ImageID").alias("image_id_u64"),
+        *f.image_id_columns("ImageID"),
         pl.col("MaskPath").alias("mask_path"),
         pl.col("LabelName").alias("label_mid"),
         pl.col("BoxID").alias("box_id"),

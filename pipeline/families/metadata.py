@@ -61,8 +61,7 @@ def _triplets(df: pl.DataFrame, explain: bool = False) -> pl.DataFrame:
 
 def _image_ids(df: pl.DataFrame, explain: bool = False) -> pl.DataFrame:
     return df.select(
-        pl.col("ImageID").alias("image_id"),
-        f.image_id_u64("ImageID").alias("image_id_u64"),
+        *f.image_id_columns("ImageID"),
         pl.col("_line"),
         f.first_reason([f.check_image_id("ImageID")], explain),
     )

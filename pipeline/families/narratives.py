@@ -56,8 +56,7 @@ def transform(df: pl.DataFrame, explain: bool = False) -> pl.DataFrame:
         f.check_image_id("image_id"),
     ]
     return df.select(
-        pl.col("image_id"),
-        f.image_id_u64("image_id").alias("image_id_u64"),
+        *f.image_id_columns("image_id"),
         pl.col("dataset_id"),
         pl.col("annotator_id"),
         pl.col("caption"),

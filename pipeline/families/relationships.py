@@ -21,8 +21,7 @@ def transform(df: pl.DataFrame, explain: bool = False) -> pl.DataFrame:
         f.check_not_empty("RelationshipLabel"),
     ]
     return df.select(
-        pl.col("ImageID").alias("image_id"),
-        f.image_id_u64("ImageID").alias("image_id_u64"),
+        *f.image_id_columns("ImageID"),
         pl.col("LabelName1").alias("label_mid_1"),
         pl.col("LabelName2").alias("label_mid_2"),
         *(f.float32(c).alias(name) for c, name in COORDS.items()),
