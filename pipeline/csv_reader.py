@@ -23,6 +23,7 @@ import pyarrow.csv as pacsv
 from pipeline.errors import HeaderError, InputFormatError
 
 BLOCK_SIZE = 16 << 20
+MAX_RECORD_BYTES = 64 << 20
 T = TypeVar("T")
 BOM = b"\xef\xbb\xbf"
 
@@ -211,6 +212,11 @@ def _record_chunks(stream: pa.NativeFile, file: str, block_size: int) -> Iterato
             return
         cut = _last_record_end(buffer)
         if cut <= 0:
+            if len(buffer) > MAX_RECORD_BYTES:
+                raise InputFormatError(
+                    f"{file}: no record ends within {MAX_RECORD_BYTES >> 20} MiB; "
+                    "a quote is probably never closed (the file is damaged or not CSV)"
+                )
             carry = buffer
             continue
         yield buffer[:cut], first

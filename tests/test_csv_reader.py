@@ -79,3 +79,13 @@ def test_header_check_names_file_expected_and_found() -> None:
 
 def test_parse_header_strips_bom() -> None:
     assert parse_header(b"\xef\xbb\xbfImageID,Source\r\n") == ["ImageID", "Source"]
+
+
+def test_a_quote_that_never_closes_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pipeline import csv_reader
+    from pipeline.errors import InputFormatError
+
+    monkeypatch.setattr(csv_reader, "MAX_RECORD_BYTES", 100)
+    data = b'a,b,c\n1,"open,3\n' + b"4,5,6\n" * 50
+    with pytest.raises(InputFormatError, match="a quote is probably never closed"):
+        _read(data, block_size=32)
