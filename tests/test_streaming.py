@@ -71,6 +71,7 @@ def test_peak_memory_is_flat_in_input_size(tmp_path: Path) -> None:
         source.mkdir()
         write_train_boxes(source / TRAIN_BOXES, rows)
         peaks[rows] = peak_mib(source, tmp_path / f"lake{rows}")
-    # Both inputs span many 16 MiB chunks; three times the rows must not cost more memory
-    # (measured: 564 and 552 MiB). A 10% margin absorbs allocator and thread-timing noise.
-    assert peaks[3_000_000] < peaks[1_000_000] * 1.1, peaks
+    # Both inputs span many 16 MiB chunks (155 MB and 466 MB of CSV). Memory that grew with the
+    # input would add 300 MB or more; measured peaks are 550-620 MiB for both, the spread being
+    # how many prefetched chunks happen to be in flight. 128 MiB absorbs that noise.
+    assert peaks[3_000_000] < peaks[1_000_000] + 128, peaks

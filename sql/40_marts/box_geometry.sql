@@ -9,8 +9,8 @@ measured as (
     select
         split,
         label_mid,
-        (x_max - x_min) * (y_max - y_min) as area,
-        (x_max - x_min) / nullif(y_max - y_min, 0) as aspect_ratio,
+        (x_max - x_min)::double * (y_max - y_min)::double as area,
+        (x_max - x_min)::double / nullif(y_max - y_min, 0)::double as aspect_ratio,
     from boxes
 ),
 

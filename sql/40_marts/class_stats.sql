@@ -1,12 +1,13 @@
--- Per class and split: images, boxes, masks, relationships (as subject or object), positive and
--- negative human labels, machine labels; with the class name and its list flags. Counts are of
--- the class's own annotations (not expanded along the hierarchy; use boxes_expanded for that).
+-- Per class and split: images (with a box, a mask or a positive human label of the class), boxes,
+-- masks, relationships (as subject or object), positive and negative human labels, machine
+-- labels; with the class name and its list flags. Counts are of the class's own annotations
+-- (not expanded along the hierarchy; use boxes_expanded for that).
 
 create or replace view class_stats as
 with
 
 box_counts as (
-    select split, label_mid, count(*) as boxes, count(distinct image_id_u64) as box_images,
+    select split, label_mid, count(*) as boxes,
     from boxes
     group by all
 ),
@@ -34,7 +35,6 @@ label_counts as (
         count(*) filter (where source <> 'machine' and confidence = 1) as positive_labels,
         count(*) filter (where source <> 'machine' and confidence = 0) as negative_labels,
         count(*) filter (where source = 'machine') as machine_labels,
-        count(distinct image_id_u64) filter (where source <> 'machine' and confidence = 1) as label_images,
     from image_labels
     group by all
 ),
