@@ -299,7 +299,13 @@ def _check_lake_folder(lake: Path) -> None:
 def _publish(staging: Path, lake: Path) -> None:
     """Swap the finished staging folder in place of the old lake."""
     old = lake.parent / f".{lake.name}.old-{os.getpid()}-{int(time.time())}"
-    if lake.exists():
+    had_lake = lake.exists()
+    if had_lake:
         os.replace(lake, old)
-    os.replace(staging, lake)
+    try:
+        os.replace(staging, lake)
+    except OSError:
+        if had_lake:
+            os.replace(old, lake)  # put the previous lake back
+        raise
     shutil.rmtree(old, ignore_errors=True)
