@@ -1,8 +1,9 @@
 """Stream a CSV file as string batches that know each row's physical line number.
 
-pyarrow parses (it is the reader that reports malformed rows with their record
-number); rows with the wrong number of fields come out as ``Malformed`` rows
-instead of stopping the read, and invalid UTF-8 is caught per value.
+The stream is cut into chunks of whole records; pyarrow parses each chunk and
+reports rows with the wrong number of fields by record number, so they come
+out as ``Malformed`` rows instead of stopping the read. Invalid UTF-8 is caught
+per value.
 """
 
 from __future__ import annotations
@@ -66,70 +67,45 @@ def check_header(file: str, head: bytes, expected: list[list[str]]) -> list[str]
     raise HeaderError(file, expected, found)
 
 
-class _LineTracker:
-    """Turns pyarrow record numbers into physical line numbers.
+@dataclass
+class _Invalid:
+    """A record pyarrow skipped because it had the wrong number of fields."""
 
-    pyarrow numbers records from 1 (header included) but a quoted value may
-    hold newlines, so a record's line is its number plus every newline held
-    inside the records before it.
+    record: int
+    text: str
+    expected: int
+    actual: int
+
+
+def _locate(
+    table: pa.Table, invalid: list[_Invalid], first_record: int, first_line: int, may_hold_newlines: bool
+) -> tuple[np.ndarray, list[Malformed]]:
+    """Physical line numbers of the good rows of one chunk, and its malformed rows.
+
+    pyarrow numbers a chunk's records from 1 (a skipped header included) and
+    reports only the skipped ones; the good rows are the other numbers, in
+    order. A record's line is the chunk's first line, plus its number, plus
+    every newline held inside quoted values of the records before it.
     """
-
-    def __init__(self, first_record: int) -> None:
-        self.next_record = first_record
-        self.extra_newlines = 0
-        self.pending: list[tuple[int, str, int, int]] = []  # record, text, expected, actual
-
-    def on_invalid(self, row: pacsv.InvalidRow) -> str:
-        self.pending.append((row.number, row.text, row.expected_columns, row.actual_columns))
-        return "skip"
-
-    def assign(self, table: pa.Table, may_hold_newlines: bool = True) -> tuple[np.ndarray, list[Malformed]]:
-        n = table.num_rows
-        pending_records = np.array([p[0] for p in self.pending], dtype=np.int64)
-        candidates = np.arange(self.next_record, self.next_record + n + len(self.pending))
-        good_records = candidates[~np.isin(candidates, pending_records)][:n]
-        last = int(good_records[-1]) if n else (self.next_record - 1)
-        now = [p for p in self.pending if p[0] <= last] if n else []
-        self.pending = [p for p in self.pending if p[0] > last] if n else self.pending
-        lines, malformed = self._lines(table, good_records, now, may_hold_newlines)
-        if n:
-            self.next_record = last + 1
-        return lines, malformed
-
-    def flush(self) -> list[Malformed]:
-        empty = pa.table({})
-        _, malformed = self._lines(empty, np.empty(0, dtype=np.int64), self.pending)
-        self.pending = []
-        return malformed
-
-    def _lines(
-        self,
-        table: pa.Table,
-        good_records: np.ndarray,
-        bad: list[tuple[int, str, int, int]],
-        may_hold_newlines: bool = True,
-    ) -> tuple[np.ndarray, list[Malformed]]:
-        newlines = np.zeros(table.num_rows, dtype=np.int64)
-        for column in table.columns if may_hold_newlines else ():
-            counts = pc.count_substring(column, "\n")
-            if pc.sum(counts).as_py():
-                newlines += counts.to_numpy(zero_copy_only=False).astype(np.int64)
-        records = np.concatenate([good_records, np.array([b[0] for b in bad], dtype=np.int64)])
-        held = np.concatenate([newlines, np.array([b[1].count("\n") for b in bad], dtype=np.int64)])
-        order = np.argsort(records, kind="stable")
-        before = np.cumsum(held[order]) - held[order]
-        lines = np.empty_like(records)
-        lines[order] = records[order] + self.extra_newlines + before
-        self.extra_newlines += int(held.sum())
-        malformed = [
-            Malformed(
-                line=int(lines[len(good_records) + i]),
-                reason=f"expected {expected} fields, found {actual}",
-                raw=text,
-            )
-            for i, (_, text, expected, actual) in enumerate(bad)
-        ]
-        return lines[: len(good_records)], malformed
+    bad_records = np.array([row.record for row in invalid], dtype=np.int64)
+    candidates = np.arange(first_record, first_record + table.num_rows + len(invalid))
+    good_records = candidates[~np.isin(candidates, bad_records)]
+    newlines = np.zeros(table.num_rows, dtype=np.int64)
+    for column in table.columns if may_hold_newlines else ():
+        counts = pc.count_substring(column, "\n")
+        if pc.sum(counts).as_py():
+            newlines += counts.to_numpy(zero_copy_only=False).astype(np.int64)
+    records = np.concatenate([good_records, bad_records])
+    held = np.concatenate([newlines, np.array([row.text.count("\n") for row in invalid], dtype=np.int64)])
+    order = np.argsort(records, kind="stable")
+    before = np.cumsum(held[order]) - held[order]
+    lines = np.empty_like(records)
+    lines[order] = first_line - 1 + records[order] + before
+    malformed = [
+        Malformed(line=int(line), reason=f"expected {row.expected} fields, found {row.actual}", raw=row.text)
+        for line, row in zip(lines[len(good_records) :], invalid, strict=True)
+    ]
+    return lines[: len(good_records)], malformed
 
 
 def read_csv(
@@ -238,7 +214,12 @@ def _last_record_end(buffer: bytes) -> int:
 
 
 def _parse_chunk(chunk: bytes, file: str, columns: list[str], skip_header: bool, first_line: int) -> CsvBatch:
-    tracker = _LineTracker(first_record=2 if skip_header else 1)
+    invalid: list[_Invalid] = []
+
+    def on_invalid(row: pacsv.InvalidRow) -> str:
+        invalid.append(_Invalid(row.number, row.text, row.expected_columns, row.actual_columns))
+        return "skip"
+
     try:
         table = pacsv.read_csv(
             pa.BufferReader(chunk),
@@ -251,7 +232,7 @@ def _parse_chunk(chunk: bytes, file: str, columns: list[str], skip_header: bool,
             parse_options=pacsv.ParseOptions(
                 newlines_in_values=True,
                 ignore_empty_lines=False,
-                invalid_row_handler=tracker.on_invalid,
+                invalid_row_handler=on_invalid,
             ),
             convert_options=pacsv.ConvertOptions(
                 column_types={c: pa.binary() for c in columns},
@@ -261,19 +242,11 @@ def _parse_chunk(chunk: bytes, file: str, columns: list[str], skip_header: bool,
         )
     except (pa.ArrowInvalid, OSError) as exc:
         raise InputFormatError(f"{file}: line {first_line} or after: cannot be read as CSV: {exc}") from exc
-    lines, malformed = tracker.assign(table, may_hold_newlines=b'"' in chunk)
-    malformed += tracker.flush()
-    offset = first_line - 1
-    lines = lines + offset
-    for row in malformed:
-        row.line += offset
+    first_record = 2 if skip_header else 1
+    lines, malformed = _locate(table, invalid, first_record, first_line, may_hold_newlines=b'"' in chunk)
     table, lines, blank = _drop_blank(table, lines)
     table, lines, bad_utf8 = _decode(table, lines)
     return CsvBatch(table, lines, sorted(malformed + bad_utf8, key=lambda m: m.line), blank)
-
-
-def _empty(columns: list[str]) -> pa.Table:
-    return pa.table({c: pa.array([], pa.string()) for c in columns})
 
 
 def _drop_blank(table: pa.Table, lines: np.ndarray) -> tuple[pa.Table, np.ndarray, int]:
