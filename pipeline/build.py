@@ -17,7 +17,7 @@ from pipeline import dimensions
 from pipeline.catalog import write_catalog
 from pipeline.csv_reader import check_header
 from pipeline.errors import InputFormatError, LakeError, OilakeError, RejectLimitError, SchemaError
-from pipeline.families import CsvFamily, csv_families
+from pipeline.families import Family, family_specs
 from pipeline.hierarchy import Hierarchy, parse_hierarchy
 from pipeline.ingest import FileReport, ingest_to_parquet, read_small
 from pipeline.manifest import MANIFEST, Manifest
@@ -30,7 +30,7 @@ from pipeline.rejects import RejectSink
 from pipeline.schema import all_schemas, table_schema
 from pipeline.sources import Source, SourceFile
 
-JSON_FAMILIES = {"narratives": "narratives", "hierarchy": "hierarchy"}
+HIERARCHY = "hierarchy"  # the one family parsed whole, not row by row
 
 
 def sample_dir() -> Path:
@@ -59,7 +59,7 @@ class Planned:
     """A source file that will be ingested, with its checked header."""
 
     file: SourceFile
-    spec: CsvFamily | None
+    spec: Family | None  # None only for the hierarchy JSON
     header: list[str] | None = None
     hierarchy: Hierarchy | None = None
     md5: str = ""
@@ -73,8 +73,8 @@ class Plan:
 
 def family_table(family: str) -> str:
     """The lake table a family feeds."""
-    specs = csv_families()
-    return specs[family].table if family in specs else JSON_FAMILIES[family]
+    specs = family_specs()
+    return specs[family].table if family in specs else HIERARCHY
 
 
 def select_families(only: Sequence[str] | None) -> set[str]:
@@ -108,7 +108,7 @@ def plan_build(source: Source, options: BuildOptions) -> Plan:
     """Find the selected files and check every header before any work is done."""
     families = select_families(options.only)
     splits = select_splits(options.splits)
-    specs = csv_families()
+    specs = family_specs()
     plan = Plan()
     for official in official_files():
         if official.family not in families or (official.split and official.split not in splits):
@@ -120,7 +120,7 @@ def plan_build(source: Source, options: BuildOptions) -> Plan:
         planned = Planned(file=found, spec=specs.get(official.family))
         if planned.spec is not None and planned.spec.has_header:
             planned.header = check_header(found.name, source.read_head(found), [list(h) for h in planned.spec.headers])
-        elif official.family == "hierarchy":
+        elif official.family == HIERARCHY:
             try:
                 with source.open(found) as opened:
                     data = opened.read_all()
@@ -167,7 +167,9 @@ def _build_into(staging: Path, source: Source, plan: Plan, options: BuildOptions
         if planned.hierarchy is not None:
             report = _write_hierarchy(staging, planned)
             hierarchy = planned.hierarchy
-        elif planned.spec is not None and planned.file.official.split is None:
+        elif planned.spec is None:
+            raise OilakeError(f"{planned.file.name}: no reader for family {family!r}")  # pragma: no cover
+        elif planned.file.official.split is None:
             frame, report = read_small(source, planned.file, planned.spec, planned.header, rejects)
             small.setdefault(family, []).append((frame, report))
         else:

@@ -12,8 +12,7 @@ import polars as pl
 import pyarrow as pa
 
 from pipeline.csv_reader import CsvBatch, prefetch, read_csv, to_csv_line
-from pipeline.families import CsvFamily
-from pipeline.families import narratives as narrative_family
+from pipeline.families import Family
 from pipeline.jsonl_reader import read_jsonl
 from pipeline.parquet_writer import PartWriter
 from pipeline.progress import FileProgress
@@ -59,7 +58,7 @@ def output_name(file: SourceFile) -> str:
 def iter_frames(
     source: Source,
     file: SourceFile,
-    spec: CsvFamily | None,
+    spec: Family,
     header: list[str] | None,
     rejects: RejectSink,
     report: FileReport,
@@ -67,15 +66,12 @@ def iter_frames(
     """Good rows of ``file`` as frames of the table's columns; rejects go to ``rejects``."""
     progress = FileProgress(file.name, file.size)
     with source.open(file) as opened:
-        if spec is None:
+        if spec.json_schema is not None and spec.check_line is not None:
             batches: Iterator[CsvBatch] = prefetch(
-                read_jsonl(opened.stream, file.name, narrative_family.RAW_SCHEMA, narrative_family.check_line)
+                read_jsonl(opened.stream, file.name, spec.json_schema, spec.check_line)
             )
-            transform = narrative_family.transform
         else:
-            columns = list(header or spec.headers[0])
-            batches = read_csv(opened.stream, file.name, columns, spec.has_header)
-            transform = spec.transform
+            batches = read_csv(opened.stream, file.name, list(header or spec.headers[0]), spec.has_header)
         for batch in batches:
             report.blank_lines += batch.blank_lines
             report.rows_read += batch.table.num_rows + len(batch.malformed)
@@ -90,11 +86,12 @@ def iter_frames(
                 frame = pl.from_arrow(batch.table)
                 assert isinstance(frame, pl.DataFrame)
                 frame = frame.with_columns(pl.Series("_line", batch.lines, dtype=pl.Int64))
-                parsed = transform(frame)
+                parsed = spec.transform(frame)
                 bad = parsed.get_column("_reason").is_not_null()
                 if bad.any():
-                    explained = transform(frame.filter(bad), explain=True)
-                    _quarantine(frame.filter(bad), explained, spec is None, rejects, report, file.name)
+                    bad_rows = frame.filter(bad)
+                    explained = spec.transform(bad_rows, explain=True)
+                    _quarantine(bad_rows, explained, spec.json_schema is not None, rejects, report, file.name)
                     parsed = parsed.filter(~bad)
                 yield parsed.drop("_line", "_reason")
             progress.update(opened.hashed.bytes_read)
@@ -121,13 +118,13 @@ def _quarantine(
 def ingest_to_parquet(
     source: Source,
     file: SourceFile,
-    spec: CsvFamily | None,
+    spec: Family,
     header: list[str] | None,
     staging: Path,
     rejects: RejectSink,
 ) -> FileReport:
     """Stream ``file`` into ``staging/<table>/split=<split>/<name>.parquet``."""
-    table = spec.table if spec else "narratives"
+    table = spec.table
     report = FileReport(
         family=file.official.family, split=file.official.split, file=file.name, table=table, path=file.path
     )
@@ -144,7 +141,7 @@ def ingest_to_parquet(
 
 
 def read_small(
-    source: Source, file: SourceFile, spec: CsvFamily, header: list[str] | None, rejects: RejectSink
+    source: Source, file: SourceFile, spec: Family, header: list[str] | None, rejects: RejectSink
 ) -> tuple[pl.DataFrame, FileReport]:
     """Read a small metadata file into memory (good rows only)."""
     report = FileReport(
@@ -155,7 +152,7 @@ def read_small(
     return frame, report
 
 
-def _empty_source(spec: CsvFamily) -> pl.DataFrame:
+def _empty_source(spec: Family) -> pl.DataFrame:
     data = {c: pa.array([], pa.string()) for c in spec.headers[0]}
     frame = pl.from_arrow(pa.table(data))
     assert isinstance(frame, pl.DataFrame)

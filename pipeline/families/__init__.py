@@ -6,31 +6,37 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import polars as pl
+import pyarrow as pa
 
 
 @dataclass(frozen=True)
-class CsvFamily:
-    """How to read the CSV (or one-value-per-line text) files of some families.
+class Family:
+    """How to read the files of some families and turn their rows into lake rows.
 
-    ``headers`` lists the accepted header lines (the first is the fullest); a
-    header-less format has exactly one, used as column names. ``transform``
-    maps a frame of string columns plus ``_line`` to the table's columns plus
-    ``_line`` and ``_reason`` (NULL for good rows).
+    CSV (and one-value-per-line text) files: ``headers`` lists the accepted
+    header lines (the first is the fullest); a header-less format has exactly
+    one, used as column names. JSON-lines files instead give ``json_schema``
+    (what pyarrow parses) and ``check_line`` (why one decoded line is unfit).
+    ``transform`` maps the parsed frame plus ``_line`` to the table's columns
+    plus ``_line`` and ``_reason`` (NULL for good rows).
     """
 
     families: tuple[str, ...]
     table: str
     headers: tuple[tuple[str, ...], ...]
     has_header: bool
-    transform: Callable[[pl.DataFrame], pl.DataFrame]
+    transform: Callable[..., pl.DataFrame]
+    json_schema: pa.Schema | None = None
+    check_line: Callable[[object], str | None] | None = None
 
 
-def csv_families() -> dict[str, CsvFamily]:
-    """Every CSV family spec, by official family name."""
-    from pipeline.families import boxes, image_labels, images, masks, metadata, relationships
+def family_specs() -> dict[str, Family]:
+    """Every family spec but the hierarchy JSON's, by official family name."""
+    from pipeline.families import boxes, image_labels, images, masks, metadata, narratives, relationships
 
     specs = [
         boxes.SPEC,
+        narratives.SPEC,
         masks.SPEC,
         relationships.SPEC,
         image_labels.SPEC,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import polars as pl
 
 from pipeline import fields as f
-from pipeline.families import CsvFamily
+from pipeline.families import Family
 
 BASE = ("ImageID", "Source", "LabelName", "Confidence", "XMin", "XMax", "YMin", "YMax",
         "IsOccluded", "IsTruncated", "IsGroupOf", "IsDepiction", "IsInside")  # fmt: skip
@@ -44,7 +44,7 @@ def transform(df: pl.DataFrame, explain: bool = False) -> pl.DataFrame:
     )
 
 
-SPEC = CsvFamily(
+SPEC = Family(
     families=("boxes",),
     table="boxes",
     headers=(BASE + XCLICK, BASE),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import polars as pl
 
 from pipeline import fields as f
-from pipeline.families import CsvFamily
+from pipeline.families import Family
 
 HEADER = ("ImageID", "Source", "LabelName", "Confidence")
 
@@ -27,7 +27,7 @@ def transform(df: pl.DataFrame, explain: bool = False) -> pl.DataFrame:
     )
 
 
-SPEC = CsvFamily(
+SPEC = Family(
     families=("image_labels_human", "image_labels_human_boxable", "image_labels_machine"),
     table="image_labels",
     headers=(HEADER,),

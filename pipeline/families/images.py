@@ -5,7 +5,7 @@ from __future__ import annotations
 import polars as pl
 
 from pipeline import fields as f
-from pipeline.families import CsvFamily
+from pipeline.families import Family
 
 HEADER = ("ImageID", "Subset", "OriginalURL", "OriginalLandingURL", "License", "AuthorProfileURL",
           "Author", "Title", "OriginalSize", "OriginalMD5", "Thumbnail300KURL", "Rotation")  # fmt: skip
@@ -40,7 +40,7 @@ def transform(df: pl.DataFrame, explain: bool = False) -> pl.DataFrame:
     )
 
 
-SPEC = CsvFamily(
+SPEC = Family(
     families=("images", "images_boxable"),
     table="images",
     headers=(HEADER,),

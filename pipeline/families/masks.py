@@ -5,7 +5,7 @@ from __future__ import annotations
 import polars as pl
 
 from pipeline import fields as f
-from pipeline.families import CsvFamily
+from pipeline.families import Family
 
 HEADER = ("MaskPath", "ImageID", "LabelName", "BoxID", "BoxXMin", "BoxXMax", "BoxYMin", "BoxYMax",
           "PredictedIoU", "Clicks")  # fmt: skip
@@ -62,7 +62,7 @@ def transform(df: pl.DataFrame, explain: bool = False) -> pl.DataFrame:
     )
 
 
-SPEC = CsvFamily(
+SPEC = Family(
     families=("masks",),
     table="masks",
     headers=(HEADER,),

@@ -9,7 +9,7 @@ from __future__ import annotations
 import polars as pl
 
 from pipeline import fields as f
-from pipeline.families import CsvFamily
+from pipeline.families import Family
 
 
 def _class_descriptions(df: pl.DataFrame, explain: bool = False) -> pl.DataFrame:
@@ -68,25 +68,25 @@ def _image_ids(df: pl.DataFrame, explain: bool = False) -> pl.DataFrame:
 
 
 SPECS = (
-    CsvFamily(("classes",), "classes", (("LabelName", "DisplayName"),), True, _class_descriptions),
-    CsvFamily(("classes_boxable",), "classes", (("LabelName", "DisplayName"),), False, _class_descriptions),
-    CsvFamily(("classes_trainable",), "classes", (("LabelName",),), False, _mid_list),
-    CsvFamily(("classes_segmentable",), "classes", (("LabelName",),), False, _mid_list),
-    CsvFamily(("human_parts_classes",), "classes", (("LabelName",),), False, _mid_list),
-    CsvFamily(("attributes",), "attributes", (("AttributeName", "DisplayName"),), False, _attributes),
-    CsvFamily(
+    Family(("classes",), "classes", (("LabelName", "DisplayName"),), True, _class_descriptions),
+    Family(("classes_boxable",), "classes", (("LabelName", "DisplayName"),), False, _class_descriptions),
+    Family(("classes_trainable",), "classes", (("LabelName",),), False, _mid_list),
+    Family(("classes_segmentable",), "classes", (("LabelName",),), False, _mid_list),
+    Family(("human_parts_classes",), "classes", (("LabelName",),), False, _mid_list),
+    Family(("attributes",), "attributes", (("AttributeName", "DisplayName"),), False, _attributes),
+    Family(
         ("relationship_names",),
         "relationship_names",
         (("RelationshipLabel", "DisplayName"),),
         False,
         _relationship_names,
     ),
-    CsvFamily(
+    Family(
         ("relationship_triplets",),
         "relationship_triplets",
         (("LabelName1", "LabelName2", "RelationshipLabel"),),
         True,
         _triplets,
     ),
-    CsvFamily(("human_parts_images",), "human_parts_images", (("ImageID",),), False, _image_ids),
+    Family(("human_parts_images",), "human_parts_images", (("ImageID",),), False, _image_ids),
 )

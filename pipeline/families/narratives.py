@@ -6,6 +6,7 @@ import polars as pl
 import pyarrow as pa
 
 from pipeline import fields as f
+from pipeline.families import Family
 
 TIMED = pa.struct([("utterance", pa.string()), ("start_time", pa.float64()), ("end_time", pa.float64())])
 POINT = pa.struct([("x", pa.float64()), ("y", pa.float64()), ("t", pa.float64())])
@@ -66,3 +67,14 @@ def transform(df: pl.DataFrame, explain: bool = False) -> pl.DataFrame:
         pl.col("_line"),
         f.first_reason(checks, explain),
     )
+
+
+SPEC = Family(
+    families=("narratives",),
+    table="narratives",
+    headers=(),
+    has_header=False,
+    transform=transform,
+    json_schema=RAW_SCHEMA,
+    check_line=check_line,
+)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import polars as pl
 
 from pipeline import fields as f
-from pipeline.families import CsvFamily
+from pipeline.families import Family
 
 HEADER = ("ImageID", "LabelName1", "LabelName2", "XMin1", "XMax1", "YMin1", "YMax1",
           "XMin2", "XMax2", "YMin2", "YMax2", "RelationshipLabel")  # fmt: skip
@@ -31,7 +31,7 @@ def transform(df: pl.DataFrame, explain: bool = False) -> pl.DataFrame:
     )
 
 
-SPEC = CsvFamily(
+SPEC = Family(
     families=("relationships",),
     table="relationships",
     headers=(HEADER,),
