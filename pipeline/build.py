@@ -238,12 +238,12 @@ def _write_small_tables(staging: Path, small: dict[str, list[tuple[pl.DataFrame,
         family: pl.concat([frame for frame, _ in parts]) for family, parts in small.items() if family in class_families
     }
     if lists:
-        classes, duplicates = dimensions.build_classes(lists)
+        classes = dimensions.build_classes(lists)
         _write_table(staging, "classes", classes)
         for family in lists:
-            for _, report in small[family]:
-                report.rows_duplicate = duplicates[family]
-                report.rows_written = report.rows_read - report.rows_rejected - report.rows_duplicate
+            for part, report in small[family]:
+                report.rows_written = part.get_column("label_mid").n_unique()
+                report.rows_duplicate = part.height - report.rows_written
                 report.output = "classes/classes.parquet"
     for family, parts in small.items():
         if family in class_families:

@@ -16,14 +16,13 @@ LIST_FLAGS = {
 }
 
 
-def build_classes(lists: dict[str, pl.DataFrame]) -> tuple[pl.DataFrame, dict[str, int]]:
-    """Merge the class files into one row per MID; returns the table and duplicate rows per family.
+def build_classes(lists: dict[str, pl.DataFrame]) -> pl.DataFrame:
+    """Merge the class files into one row per MID (a MID listed twice in one file counts once).
 
     ``lists`` maps a family (``classes``, ``classes_boxable``, ...) to its parsed
     rows. Names come from the full description file first, then the boxable one.
     A flag is NULL when its list was not ingested.
     """
-    duplicates = {family: frame.height - frame.get_column("label_mid").n_unique() for family, frame in lists.items()}
     named = [lists[f] for f in ("classes", "classes_boxable") if f in lists]
     names = (
         pl.concat([n.select("label_mid", "display_name") for n in named]).unique(
@@ -49,7 +48,7 @@ def build_classes(lists: dict[str, pl.DataFrame]) -> tuple[pl.DataFrame, dict[st
         .otherwise(pl.col("display_name"))
         .alias("display_name"),
     )
-    return classes.sort("label_mid"), duplicates
+    return classes.sort("label_mid")
 
 
 def hierarchy_frame(hierarchy: Hierarchy) -> pl.DataFrame:

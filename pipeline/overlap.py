@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import duckdb
-import pyarrow as pa
+import pyarrow.parquet as pq
 
-from pipeline.parquet_writer import ROW_GROUP_ROWS, PartWriter
+from pipeline.parquet_writer import write_query
 from pipeline.schema import table_schema
 
 # (subset family, superset family, table, key columns)
@@ -29,24 +28,16 @@ OVERLAPS = (
 
 def remove_overlap(subset: Path, superset: Path, table: str, keys: tuple[str, ...], temp_dir: Path) -> int:
     """Rewrite ``subset`` without the rows ``superset`` holds; returns the number removed."""
-    schema = table_schema(table)
     join = " and ".join(f"f.{k} = s.{k}" for k in keys)
+    before = pq.ParquetFile(subset).metadata.num_rows
     kept = subset.with_suffix(".kept.parquet")
-    con = duckdb.connect()
-    try:
-        con.execute(f"set temp_directory = '{temp_dir}'")
-        con.execute("set preserve_insertion_order = true")
-        before = con.execute("select count(*) from read_parquet(?)", [str(subset)]).fetchall()[0][0]
-        reader = con.sql(
-            "select s.* exclude (file_row_number) from read_parquet(?, file_row_number = true) s "
-            f"where not exists (select 1 from read_parquet(?) f where {join}) order by s.file_row_number",
-            params=[str(subset), str(superset)],
-        ).to_arrow_reader(ROW_GROUP_ROWS)
-        writer = PartWriter(kept, schema)
-        for batch in reader:
-            writer.write(pa.Table.from_batches([batch]))
-        writer.close()
-    finally:
-        con.close()
+    written = write_query(
+        kept,
+        table_schema(table),
+        "select s.* exclude (file_row_number) from read_parquet($subset, file_row_number = true) s "
+        f"where not exists (select 1 from read_parquet($superset) f where {join}) order by s.file_row_number",
+        {"subset": str(subset), "superset": str(superset)},
+        temp_dir=temp_dir,
+    )
     kept.replace(subset)
-    return before - writer.rows
+    return before - written

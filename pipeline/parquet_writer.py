@@ -41,7 +41,9 @@ def _dictionary_columns(schema: TableSchema) -> list[str]:
 class PartWriter:
     """Writes one Parquet file; ``rows`` counts what was written."""
 
-    def __init__(self, path: Path, schema: TableSchema, row_group_rows: int = ROW_GROUP_ROWS) -> None:
+    def __init__(
+        self, path: Path, schema: TableSchema, row_group_rows: int = ROW_GROUP_ROWS, track_order: bool = True
+    ) -> None:
         self.path = path
         self.schema = schema
         self.row_group_rows = row_group_rows
@@ -50,7 +52,7 @@ class PartWriter:
         self._buffered = 0
         self._sorted = True
         self._last_key: int | None = None
-        self._track_order = SORT_KEY in schema.column_names and schema.sort_by[:1] == (SORT_KEY,)
+        self._track_order = track_order and schema.sort_by[:1] == (SORT_KEY,)
         path.parent.mkdir(parents=True, exist_ok=True)
         self._writer = pq.ParquetWriter(
             path,
@@ -97,19 +99,29 @@ class PartWriter:
     def _resort(self) -> None:
         unsorted = self.path.with_suffix(".unsorted.parquet")
         os.replace(self.path, unsorted)
-        con = duckdb.connect()
         try:
-            con.execute("set preserve_insertion_order = true")
-            reader = con.sql(
-                "select * exclude (file_row_number) from read_parquet(?, file_row_number = true) "
+            write_query(
+                self.path,
+                self.schema,
+                "select * exclude (file_row_number) from read_parquet($path, file_row_number = true) "
                 f"order by {SORT_KEY}, file_row_number",
-                params=[str(unsorted)],
-            ).to_arrow_reader(self.row_group_rows)
-            writer = PartWriter(self.path, self.schema, self.row_group_rows)
-            writer._track_order = False
-            for batch in reader:
-                writer.write(pa.Table.from_batches([batch]))
-            writer.close()
+                {"path": str(unsorted)},
+                temp_dir=self.path.parent,
+            )
         finally:
-            con.close()
             unsorted.unlink(missing_ok=True)
+
+
+def write_query(path: Path, schema: TableSchema, sql: str, params: dict[str, object], temp_dir: Path) -> int:
+    """Write the result of a DuckDB query (sorts and joins spill to ``temp_dir``) as ``path``; returns rows."""
+    con = duckdb.connect()
+    try:
+        con.execute("set temp_directory = $dir", {"dir": str(temp_dir)})
+        con.execute("set preserve_insertion_order = true")
+        writer = PartWriter(path, schema, track_order=False)
+        for batch in con.sql(sql, params=params).to_arrow_reader(writer.row_group_rows):
+            writer.write(pa.Table.from_batches([batch]))
+        writer.close()
+        return writer.rows
+    finally:
+        con.close()

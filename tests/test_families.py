@@ -181,6 +181,14 @@ def test_classes_merge_names_flags_and_root(write_source: WriteSource, tmp_path:
     assert query(tmp_path / "lake", "select count(*) from classes where is_trainable is null").item() == 4
 
 
+def test_a_mid_listed_twice_in_a_class_file_is_a_counted_duplicate(write_source: WriteSource, tmp_path: Path) -> None:
+    source = write_source({"classes-segmentation.txt": "/m/0k4j\n/m/0abc\n/m/0k4j\n"})
+    manifest = build(source, tmp_path / "lake")
+    report = manifest["sources"][0]
+    assert (report["rows_read"], report["rows_written"], report["rows_duplicate"]) == (3, 2, 1)
+    assert query(tmp_path / "lake", "select count(*) from classes where is_segmentable").item() == 2
+
+
 def test_hierarchy_distinct_edges(write_source: WriteSource, tmp_path: Path) -> None:
     tree = {
         "LabelName": "/m/0bl9f",
