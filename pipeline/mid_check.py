@@ -32,16 +32,21 @@ def _files(root: Path, table: str) -> list[str]:
 
 
 def _unknown(con: duckdb.DuckDBPyConnection, root: Path, uses: tuple, names_table: str, key: str) -> dict:
-    parts = [
-        f"select distinct {column} as mid from read_parquet({files!r}) where {condition}"
-        for table, column, condition in uses
-        if (files := _files(root, table))
-    ]
+    params: dict[str, object] = {}
+    parts = []
+    for i, (table, column, condition) in enumerate(uses):
+        if files := _files(root, table):
+            params[f"use{i}"] = files
+            parts.append(f"select distinct {column} as mid from read_parquet($use{i}) where {condition}")
     if not parts:
         return {"count": 0, "examples": []}
-    names = _files(root, names_table)
-    known = f"select {key} as mid from read_parquet({names!r})" if names else "select null::varchar as mid"
-    rows = con.execute(f"select mid from ({' union '.join(parts)}) where mid not in ({known}) order by mid").fetchall()
+    known = "select null::varchar as mid where false"
+    if names := _files(root, names_table):
+        params["names"] = names
+        known = f"select {key} as mid from read_parquet($names)"
+    rows = con.execute(
+        f"select mid from ({' union '.join(parts)}) where mid not in ({known}) order by mid", params
+    ).fetchall()
     return {"count": len(rows), "examples": [r[0] for r in rows[:EXAMPLES]]}
 
 

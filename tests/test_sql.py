@@ -194,3 +194,9 @@ def test_all_animals_in_validation_is_one_short_query(sample_lake: tuple[Path, d
     animals = set(select_classes(lake, ["Animal"], include_descendants=True))
     direct = query(lake, "select label_mid from boxes where split = 'validation'").to_series().to_list()
     assert boxes.height == sum(mid in animals for mid in direct) > 0
+
+
+def test_unknown_mids_are_reported_without_any_class_file(write_source: WriteSource, tmp_path: Path) -> None:
+    build(write_source({"validation-annotations-bbox.csv": BOX_HEADER + "\n" + _box(1, "/m/cat")}), tmp_path / "lake")
+    manifest = json.loads((tmp_path / "lake" / "_manifest.json").read_text())
+    assert manifest["unknown_mids"]["classes"] == {"count": 1, "examples": ["/m/cat"]}
