@@ -9,24 +9,28 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import duckdb
 import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipeline import dimensions
-from pipeline.catalog import write_catalog
+from pipeline.catalog import CATALOG, write_catalog
 from pipeline.csv_reader import check_header
-from pipeline.errors import InputFormatError, LakeError, OilakeError, RejectLimitError, SchemaError
+from pipeline.errors import InputFormatError, OilakeError, ReconciliationError, RejectLimitError, SchemaError
 from pipeline.families import Family, family_specs
 from pipeline.hierarchy import Hierarchy, parse_hierarchy
 from pipeline.ingest import FileReport, ingest_to_parquet, read_small
-from pipeline.manifest import MANIFEST, Manifest
+from pipeline.lock import lake_lock
+from pipeline.manifest import Manifest
 from pipeline.mid_check import unknown_mids
 from pipeline.official import SPLITS, official_files
 from pipeline.overlap import OVERLAPS, remove_overlap
 from pipeline.parquet_writer import PartWriter
 from pipeline.progress import log
 from pipeline.rejects import RejectSink
+from pipeline.releases import DEFAULT_KEEP, LakeLayout
+from pipeline.reuse import Previous, carry_rejects, link_into, load_previous, unchanged, unpartitioned_outputs
 from pipeline.schema import all_schemas, table_schema
 from pipeline.sources import Source, SourceFile
 
@@ -52,6 +56,19 @@ class BuildOptions:
     splits: Sequence[str] | None = None
     max_rejects: int = 0
     storage_options: dict[str, str] | None = None
+    full: bool = False  # ingest every file again, even those unchanged since the current release
+    keep: int = DEFAULT_KEEP  # releases kept after publishing, the new one included
+
+    def recorded(self) -> dict[str, object]:
+        """The options worth recording in the manifest (storage options may hold secrets: only their keys)."""
+        return {
+            "only": list(self.only) if self.only else None,
+            "splits": list(self.splits) if self.splits else None,
+            "max_rejects": self.max_rejects,
+            "full": self.full,
+            "keep": self.keep,
+            "storage_option_keys": sorted(self.storage_options or {}),
+        }
 
 
 @dataclass
@@ -133,9 +150,15 @@ def plan_build(source: Source, options: BuildOptions) -> Plan:
 
 
 def build_lake(options: BuildOptions) -> dict[str, object]:
-    """Build the lake described by ``options`` and publish it; returns the manifest."""
-    lake = options.lake.resolve()
-    _check_lake_folder(lake)
+    """Build the lake described by ``options`` and publish it as a new release; returns the manifest.
+
+    Every header is checked before the lake is touched. The release is written under
+    ``LAKE/.staging``, reconciled and validated, moved into ``LAKE/releases`` and only then
+    made current (see ``pipeline.releases``); a failure or a kill at any point leaves the
+    published lake as it was.
+    """
+    layout = LakeLayout(options.lake.resolve())
+    layout.check_writable()
     source = Source(options.source, options.storage_options)
     plan = plan_build(source, options)
     for skipped in plan.skipped:
@@ -143,28 +166,74 @@ def build_lake(options: BuildOptions) -> dict[str, object]:
         log(f"skip  {skipped['family']}{split}: {skipped['file']} not in the source")
     if not plan.files:
         raise OilakeError(f"no official Open Images file found in {options.source!r} for this selection")
-    lake.parent.mkdir(parents=True, exist_ok=True)
-    staging = lake.parent / f".{lake.name}.staging-{os.getpid()}-{int(time.time())}"
-    staging.mkdir()
+    created = not layout.root.exists()
+    layout.root.mkdir(parents=True, exist_ok=True)
     try:
-        manifest = _build_into(staging, source, plan, options)
-        write_catalog(staging)
-        _publish(staging, lake)
+        with lake_lock(layout.root, "build"):
+            return _build_release(layout, source, plan, options)
+    finally:
+        if created and not layout.is_lake():
+            shutil.rmtree(layout.root, ignore_errors=True)  # a first build that failed leaves nothing
+
+
+def _build_release(layout: LakeLayout, source: Source, plan: Plan, options: BuildOptions) -> dict[str, object]:
+    for leftover in layout.clean_leftovers():
+        log(f"clean {leftover} (left by a build that did not finish)")
+    previous = None if options.full else load_previous(layout.current_release())
+    release_id = layout.new_release_id()
+    staging = layout.new_staging(release_id)
+    try:
+        manifest = _build_into(staging, source, plan, options, release_id, previous)
+        pause_point("staged")
+        release = layout.promote(staging, release_id)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    write_catalog(lake)
+    try:
+        write_catalog(release)
+        _check_catalog(release, manifest)
+    except BaseException:
+        shutil.rmtree(release, ignore_errors=True)
+        raise
+    pause_point("released")
+    layout.publish(release_id)
+    pause_point("published")
+    for removed in layout.prune(options.keep):
+        log(f"prune release {removed} (--keep {options.keep})")
+    log(f"publish release {release_id}")
     return manifest
 
 
-def _build_into(staging: Path, source: Source, plan: Plan, options: BuildOptions) -> dict[str, object]:
-    manifest = Manifest(source=options.source, skipped=plan.skipped)
+def pause_point(stage: str) -> None:
+    """Fault injection for the crash tests: stop here when ``OILAKE_PAUSE_AT`` names this stage.
+
+    The build writes its pid to ``OILAKE_PAUSE_FILE`` and sleeps, so a test can kill it
+    with SIGKILL at a known stage. Does nothing unless both variables are set.
+    """
+    if os.environ.get("OILAKE_PAUSE_AT") != stage or not os.environ.get("OILAKE_PAUSE_FILE"):
+        return
+    Path(os.environ["OILAKE_PAUSE_FILE"]).write_text(f"{os.getpid()} {stage}\n")
+    time.sleep(600)
+
+
+def _build_into(
+    staging: Path, source: Source, plan: Plan, options: BuildOptions, release_id: str, previous: Previous | None
+) -> dict[str, object]:
+    manifest = Manifest(
+        source=getattr(source, "display_uri", source.uri),
+        release=release_id,
+        skipped=plan.skipped,
+        options=options.recorded(),
+    )
     rejects = RejectSink(staging / "rejects" / "rejects.parquet")
+    reused = _reusable(source, plan, previous)
     small: dict[str, list[tuple[pl.DataFrame, FileReport]]] = {}
     hierarchy: Hierarchy | None = None
     for planned in plan.files:
         family = planned.file.official.family
-        if planned.hierarchy is not None:
+        if previous is not None and (before := reused.get(id(planned))) is not None:
+            report = _reuse(previous, before, staging)
+        elif planned.hierarchy is not None:
             report = _write_hierarchy(staging, planned)
             hierarchy = planned.hierarchy
         elif planned.spec is None:
@@ -174,14 +243,22 @@ def _build_into(staging: Path, source: Source, plan: Plan, options: BuildOptions
             small.setdefault(family, []).append((frame, report))
         else:
             report = ingest_to_parquet(source, planned.file, planned.spec, planned.header, staging, rejects)
+            pause_point("ingest")
+        report.etag = getattr(planned.file, "etag", None)
         manifest.files.append(report)
         _log_report(report)
     rejects.close()
+    if previous is not None and reused:
+        for output in unpartitioned_outputs(previous) if _small_reused(plan, reused) else []:
+            link_into(previous, output, staging)
+        carried = carry_rejects(previous, [r.file for r in manifest.files if r.reused_from], staging)
+    else:
+        carried = 0
     classes = _write_small_tables(staging, small)
     if hierarchy is not None:
         _write_class_graph(staging, hierarchy, classes)
-    _remove_overlaps(staging, manifest.files)
-    _check(staging, manifest.files, rejects, options.max_rejects)
+    _remove_overlaps(staging, [r for r in manifest.files if not r.reused_from], manifest.files)
+    _check(staging, manifest.files, rejects.count + carried, rejects.examples, options.max_rejects)
     manifest.unknown_mids = unknown_mids(staging)
     for kind, found in manifest.unknown_mids.items():
         if found["count"]:
@@ -191,6 +268,51 @@ def _build_into(staging: Path, source: Source, plan: Plan, options: BuildOptions
                 f"(e.g. {examples}); their rows are kept, with NULL names"
             )
     return manifest.write(staging)
+
+
+def _reusable(source: Source, plan: Plan, previous: Previous | None) -> dict[int, FileReport]:
+    """Planned files (by ``id``) whose previous output can be reused, with their previous reports.
+
+    Metadata files (no split) are reused all together or not at all, since they feed shared
+    tables; a ``-boxable`` subset only when its full file is reused too (its output was
+    deduplicated against it).
+    """
+    if previous is None:
+        return {}
+    found = {}
+    for planned in plan.files:
+        table = family_table(planned.file.official.family)
+        before = unchanged(previous, source, planned.file, table)
+        if before is not None:
+            found[id(planned)] = before
+    small = [p for p in plan.files if p.file.official.split is None]
+    previous_small = {k for k, r in previous.reports.items() if r.split is None}
+    planned_small = {(p.file.official.family, None) for p in small}
+    if any(id(p) not in found for p in small) or planned_small != previous_small:
+        for planned in small:
+            found.pop(id(planned), None)
+    by_family = {(p.file.official.family, p.file.official.split): p for p in plan.files}
+    for subset, superset, _table, _keys in OVERLAPS:
+        for split in SPLITS:
+            sub, sup = by_family.get((subset, split)), by_family.get((superset, split))
+            was_deduplicated = (superset, split) in previous.reports
+            if sub is not None and (id(sup) not in found if sup is not None else was_deduplicated):
+                found.pop(id(sub), None)
+    return found
+
+
+def _small_reused(plan: Plan, reused: dict[int, FileReport]) -> bool:
+    small = [p for p in plan.files if p.file.official.split is None]
+    return bool(small) and all(id(p) in reused for p in small)
+
+
+def _reuse(previous: Previous, before: FileReport, staging: Path) -> FileReport:
+    report = FileReport(**before.to_dict())
+    report.reused_from = previous.release_id
+    report.seconds = 0.0
+    if report.output is not None and report.split is not None:
+        link_into(previous, report.output, staging)
+    return report
 
 
 def _log_report(report: FileReport) -> None:
@@ -257,13 +379,17 @@ def _write_small_tables(staging: Path, small: dict[str, list[tuple[pl.DataFrame,
     return classes
 
 
-def _remove_overlaps(staging: Path, reports: list[FileReport]) -> None:
+def _remove_overlaps(staging: Path, fresh: list[FileReport], reports: list[FileReport]) -> None:
+    """Remove from each freshly ingested ``-boxable`` subset the rows its full file holds."""
     by_key = {(r.family, r.split): r for r in reports}
+    fresh_ids = {id(r) for r in fresh}
     for subset_family, superset_family, table, keys in OVERLAPS:
         for split in SPLITS:
             subset, superset = by_key.get((subset_family, split)), by_key.get((superset_family, split))
             if subset is None or superset is None or subset.output is None or superset.output is None:
                 continue
+            if id(subset) not in fresh_ids:
+                continue  # reused: deduplicated when it was built
             removed = remove_overlap(staging / subset.output, staging / superset.output, table, keys, staging)
             subset.rows_duplicate += removed
             subset.rows_written -= removed
@@ -273,41 +399,34 @@ def _remove_overlaps(staging: Path, reports: list[FileReport]) -> None:
                 subset.output = None
 
 
-def _check(staging: Path, reports: list[FileReport], rejects: RejectSink, max_rejects: int) -> None:
+def _check(staging: Path, reports: list[FileReport], rejected: int, examples: list[str], max_rejects: int) -> None:
     """Reconcile every file, check every Parquet file against its schema, apply ``--max-rejects``."""
     for report in reports:
         if not report.reconciles:
-            raise OilakeError(
+            raise ReconciliationError(
                 f"{report.file}: counts do not reconcile: read {report.rows_read} != written {report.rows_written}"
-                f" + rejected {report.rows_rejected} + duplicate {report.rows_duplicate}"
+                f" + rejected {report.rows_rejected} + duplicate {report.rows_duplicate}; nothing was published"
             )
     for name, schema in all_schemas().items():
         for path in sorted((staging / name).rglob("*.parquet")) if (staging / name).is_dir() else []:
             written = pq.read_schema(path).remove_metadata()
             if not written.equals(schema.arrow):
                 raise SchemaError(f"{path.relative_to(staging)} does not match schemas/{name}.toml")
-    if rejects.count > max_rejects:
-        raise RejectLimitError(rejects.count, max_rejects, rejects.examples)
+    if rejected > max_rejects:
+        raise RejectLimitError(rejected, max_rejects, examples)
 
 
-def _check_lake_folder(lake: Path) -> None:
-    if lake.exists() and (not lake.is_dir() or (any(lake.iterdir()) and not (lake / MANIFEST).exists())):
-        raise LakeError(
-            f"refusing to replace {lake}: it exists and is not an oilake lake (no {MANIFEST}); "
-            "choose a new or empty folder with --lake"
-        )
-
-
-def _publish(staging: Path, lake: Path) -> None:
-    """Swap the finished staging folder in place of the old lake."""
-    old = lake.parent / f".{lake.name}.old-{os.getpid()}-{int(time.time())}"
-    had_lake = lake.exists()
-    if had_lake:
-        os.replace(lake, old)
+def _check_catalog(release: Path, manifest: dict[str, object]) -> None:
+    """The release's catalog opens and every table view counts the rows the manifest records."""
+    tables = manifest["tables"]
+    assert isinstance(tables, dict)
+    con = duckdb.connect(str(release / CATALOG), read_only=True)
     try:
-        os.replace(staging, lake)
-    except OSError:
-        if had_lake:
-            os.replace(old, lake)  # put the previous lake back
-        raise
-    shutil.rmtree(old, ignore_errors=True)
+        for name, info in tables.items():
+            counted = con.execute(f'select count(*) from "{name}"').fetchall()[0][0]
+            if counted != info["rows"]:
+                raise ReconciliationError(
+                    f"catalog view {name} counts {counted} rows, the manifest {info['rows']}; nothing was published"
+                )
+    finally:
+        con.close()

@@ -45,5 +45,9 @@ class RejectLimitError(OilakeError):
         )
 
 
+class ReconciliationError(OilakeError):
+    """Counts of a build do not add up; the build is not published."""
+
+
 class LakeError(OilakeError):
     """The lake folder cannot be written or read."""

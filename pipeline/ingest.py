@@ -40,6 +40,8 @@ class FileReport:
     output: str | None = None
     resorted: bool = False
     seconds: float = 0.0
+    etag: str | None = None
+    reused_from: str | None = None
 
     @property
     def reconciles(self) -> bool:

@@ -19,6 +19,11 @@ MANIFEST = "_manifest.json"
 LIBRARIES = ("pyarrow", "polars", "duckdb", "fsspec", "s3fs")
 
 
+def tool_version() -> str | None:
+    """The installed oilake version (outputs are reused only between builds of the same version)."""
+    return _version("oilake")
+
+
 def _version(package: str) -> str | None:
     try:
         return metadata.version(package)
@@ -31,6 +36,8 @@ class Manifest:
     """Everything a reader needs to trust the lake."""
 
     source: str
+    release: str = ""
+    options: dict[str, object] = field(default_factory=dict)
     started: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
     files: list[FileReport] = field(default_factory=list)
     skipped: list[dict[str, str | None]] = field(default_factory=list)
@@ -48,14 +55,17 @@ class Manifest:
 
     def to_dict(self, root: Path) -> dict[str, object]:
         return {
-            "format": 1,
-            "tool": {"name": "oilake", "version": _version("oilake")},
+            "format": 2,
+            "release": self.release,
+            "tool": {"name": "oilake", "version": tool_version()},
             "libraries": {name: _version(name) for name in LIBRARIES},
             "python": platform.python_version(),
             "host": socket.gethostname(),
             "started": self.started,
             "finished": datetime.now(UTC).isoformat(timespec="seconds"),
             "source": self.source,
+            "options": self.options,
+            "reused_files": [f.file for f in self.files if f.reused_from],
             "sources": [f.to_dict() for f in self.files],
             "skipped": self.skipped,
             "unknown_mids": self.unknown_mids,
