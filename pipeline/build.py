@@ -317,6 +317,9 @@ def _reuse(previous: Previous, before: FileReport, staging: Path) -> FileReport:
 
 def _log_report(report: FileReport) -> None:
     split = f"/{report.split}" if report.split else ""
+    if report.reused_from:
+        log(f"reuse {report.table}{split} ← {report.file}: unchanged since release {report.reused_from}")
+        return
     extra = f", {report.rows_rejected:,} rejected" if report.rows_rejected else ""
     log(f"read  {report.table}{split} ← {report.file}: {report.rows_read:,} rows{extra} ({report.seconds:.1f}s)")
 

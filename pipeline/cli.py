@@ -17,12 +17,24 @@ from pipeline.datadict import render_data_dictionary
 from pipeline.errors import HeaderError, InputFormatError, LakeError, OilakeError, RejectLimitError, SourceError
 from pipeline.labels import UnknownClassError
 from pipeline.lake import Lake, open_lake
-from pipeline.manifest import MANIFEST
+from pipeline.lock import LakeLockedError, lake_lock
+from pipeline.releases import DEFAULT_KEEP, LakeLayout
+from pipeline.verify import verify_lake
 from pipeline.viewdoc import render_views_doc
 
 
 def _split_list(value: str | None) -> list[str] | None:
     return [v.strip() for v in value.split(",") if v.strip()] if value else None
+
+
+def _storage_options(items: tuple[str, ...]) -> dict[str, str]:
+    options = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise click.BadParameter(f"{item!r} is not KEY=VALUE", param_hint="--storage-option")
+        options[key] = value
+    return options
 
 
 def _fail(message: str, hint: str | None = None) -> None:
@@ -67,17 +79,20 @@ def cli() -> None:
     metavar="KEY=VALUE",
     help="fsspec option for a remote source (repeatable).",
 )
+@click.option("--full", is_flag=True, help="Ingest every file again, even those unchanged since the last build.")
+@click.option(
+    "--keep",
+    default=DEFAULT_KEEP,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Releases to keep after publishing, the new one included (older ones can be rolled back to).",
+)
 def build(
     source: str | None, lake: Path, only: str | None, splits: str | None, max_rejects: int,
-    storage_options: tuple[str, ...],
+    storage_options: tuple[str, ...], full: bool, keep: int,
 ) -> None:  # fmt: skip
-    """Build the lake from SOURCE into LAKE (replaced only when the build succeeds)."""
-    options = {}
-    for item in storage_options:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise click.BadParameter(f"{item!r} is not KEY=VALUE", param_hint="--storage-option")
-        options[key] = value
+    """Build the lake from SOURCE into LAKE as a new release, published only when the build succeeds."""
+    options = _storage_options(storage_options)
     build_options = BuildOptions(
         source=source or str(sample_dir()),
         lake=lake,
@@ -85,6 +100,8 @@ def build(
         splits=_split_list(splits),
         max_rejects=max_rejects,
         storage_options=options or None,
+        full=full,
+        keep=keep,
     )
     try:
         manifest = build_lake(build_options)
@@ -94,6 +111,8 @@ def build(
         _fail(str(exc), "fix the source rows, or pass --max-rejects N to publish with them quarantined in `rejects`")
     except SelectionError as exc:
         _fail(str(exc))
+    except LakeLockedError as exc:
+        _fail(str(exc), "wait for that build to finish; a lock left by a process that died is taken over automatically")
     except InputFormatError as exc:
         _fail(
             str(exc),
@@ -113,15 +132,80 @@ def build(
     click.echo(f"lake ready: {lake.resolve()} (open {lake / 'lake.duckdb'} with DuckDB)", err=True)
 
 
+def _layout(lake: Path) -> LakeLayout:
+    layout = LakeLayout(lake.resolve())
+    if not layout.is_lake():
+        _fail(f"{lake} is not an oilake lake (no current release)", "pass the folder that `oilake build --lake` wrote")
+    return layout
+
+
 @cli.command()
 @click.option(
     "--lake", default="lake", show_default=True, type=click.Path(file_okay=False, exists=True, path_type=Path)
 )
 def catalog(lake: Path) -> None:
-    """Rewrite LAKE/lake.duckdb so its views point at the lake's current place (after a move or copy)."""
-    if not (lake / MANIFEST).exists():
-        _fail(f"{lake} is not an oilake lake (no {MANIFEST})", "pass the folder that `oilake build --lake` wrote")
-    click.echo(f"wrote {write_catalog(lake)}", err=True)
+    """Rewrite the catalog so its views point at the lake's current place (after a move or copy)."""
+    release = _layout(lake).current_release()
+    assert release is not None
+    click.echo(f"wrote {write_catalog(release)}", err=True)
+
+
+@cli.command()
+@click.option(
+    "--lake", default="lake", show_default=True, type=click.Path(file_okay=False, exists=True, path_type=Path)
+)
+def releases(lake: Path) -> None:
+    """List the kept releases of LAKE (tab-separated: id, status, finished, rows)."""
+    for release in _layout(lake).list_releases():
+        status = "current" if release.current else ("published" if release.published else "unpublished")
+        manifest = release.manifest()
+        tables = manifest["tables"]
+        assert isinstance(tables, dict)
+        rows = sum(int(t["rows"]) for name, t in tables.items() if name != "rejects")
+        click.echo(f"{release.id}\t{status}\t{manifest['finished']}\t{rows}")
+
+
+@cli.command()
+@click.option(
+    "--lake", default="lake", show_default=True, type=click.Path(file_okay=False, exists=True, path_type=Path)
+)
+@click.option("--to", "to", default=None, help="Release id to make current (default: the previously published one).")
+def rollback(lake: Path, to: str | None) -> None:
+    """Make an older kept release of LAKE current again (see `oilake releases`)."""
+    layout = _layout(lake)
+    try:
+        with lake_lock(layout.root, "rollback"):
+            release = layout.rollback(to)
+    except LakeLockedError as exc:
+        _fail(str(exc), "wait for the build to finish, then roll back")
+    except LakeError as exc:
+        _fail(str(exc), "`oilake releases --lake LAKE` lists the kept releases")
+    click.echo(f"current release: {release}", err=True)
+
+
+@cli.command()
+@click.option(
+    "--lake", default="lake", show_default=True, type=click.Path(file_okay=False, exists=True, path_type=Path)
+)
+@click.option("--release", "release_id", default=None, help="Release id to check (default: the current one).")
+@click.option("--rehash", is_flag=True, help="Also read every source file again and compare its size and md5.")
+@click.option("--source", default=None, help="Where the sources are now, for --rehash (default: the recorded one).")
+@click.option("--storage-option", "storage_options", multiple=True, metavar="KEY=VALUE", help="fsspec option.")
+def verify(
+    lake: Path, release_id: str | None, rehash: bool, source: str | None, storage_options: tuple[str, ...]
+) -> None:
+    """Re-check a published lake against its manifest; exits 1 on any difference."""
+    try:
+        result = verify_lake(lake, release_id, rehash, source, _storage_options(storage_options) or None)
+    except LakeError as exc:
+        _fail(str(exc), "pass the folder that `oilake build --lake` wrote")
+    for line in result.checked:
+        click.echo(f"ok    {line}", err=True)
+    for problem in result.problems:
+        click.echo(f"FAIL  {problem}")
+    if not result.ok:
+        _fail(f"release {result.release}: {len(result.problems)} problem(s)", "rebuild with `oilake build --full`")
+    click.echo(f"release {result.release}: verified", err=True)
 
 
 @cli.command()

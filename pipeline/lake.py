@@ -15,6 +15,7 @@ from pipeline.errors import LakeError
 from pipeline.image_list import image_list
 from pipeline.labels import select_classes_on
 from pipeline.manifest import MANIFEST
+from pipeline.releases import CURRENT
 from pipeline.schema import all_schemas
 
 
@@ -28,7 +29,9 @@ class Lake:
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        self.con = duckdb.connect(str(root / CATALOG), read_only=True)
+        # Pin the release that is current now: a publish during this session does not mix releases.
+        self.release = (root / CURRENT).resolve() if (root / CURRENT).is_symlink() else root
+        self.con = duckdb.connect(str(self.release / CATALOG), read_only=True)
 
     def tables(self) -> list[str]:
         """Every table, view and table macro of the catalog, sorted."""
@@ -50,7 +53,8 @@ class Lake:
         if table not in schemas:
             raise LakeError(f"{table!r} is not a lake table; tables: {', '.join(schemas)} (use .sql() for views)")
         schema = schemas[table]
-        files = sorted((self.root / table).rglob("*.parquet")) if (self.root / table).is_dir() else []
+        folder = self.release / table
+        files = sorted(folder.rglob("*.parquet")) if folder.is_dir() else []
         target = pl.Schema(pl.from_arrow(schema.arrow.empty_table()).schema)  # type: ignore[union-attr]
         if schema.partition_by:
             target["split"] = pl.String

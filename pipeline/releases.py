@@ -18,6 +18,7 @@ published; a rebuild hard-links the files it reuses.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -166,6 +167,8 @@ class LakeLayout:
         self.releases.mkdir(exist_ok=True)
         target = self.releases / release_id
         os.rename(staging, target)
+        with contextlib.suppress(OSError):
+            self.staging.rmdir()  # tidy when no other staging folder is left
         return target
 
     def publish(self, release_id: str, event: str = "publish") -> None:
