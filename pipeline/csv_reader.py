@@ -176,11 +176,13 @@ def prefetch(items: Iterator[T], depth: int = 2) -> Iterator[T]:
 def _record_chunks(stream: pa.NativeFile, file: str, block_size: int) -> Iterator[tuple[bytes, bool]]:
     carry = b""
     first = True
+    lines_read = 0
     while True:
         try:
             data = stream.read(block_size)
         except (OSError, EOFError, pa.ArrowInvalid) as exc:
-            raise InputFormatError(f"{file}: cannot be read: {exc}") from exc
+            raise InputFormatError(f"{file}: cannot be read after line {lines_read}: {exc}") from exc
+        lines_read += data.count(b"\n")
         buffer = carry + data if carry else data
         if not data:
             if buffer:
@@ -215,6 +217,8 @@ def _last_record_end(buffer: bytes) -> int:
 
 def _parse_chunk(chunk: bytes, file: str, columns: list[str], skip_header: bool, first_line: int) -> CsvBatch:
     invalid: list[_Invalid] = []
+    if skip_header and b"\n" not in chunk:
+        chunk += b"\n"  # a header-only file without a final newline: pyarrow needs the header line ended
 
     def on_invalid(row: pacsv.InvalidRow) -> str:
         invalid.append(_Invalid(row.number, row.text, row.expected_columns, row.actual_columns))

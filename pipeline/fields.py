@@ -56,13 +56,10 @@ def float32(column: str) -> pl.Expr:
     return pl.col(column).cast(pl.Float32, strict=False)
 
 
-def check_float(column: str, *, nullable: bool = False) -> Check:
-    """A finite decimal number (empty allowed when ``nullable``)."""
+def check_float(column: str) -> Check:
+    """A finite decimal number."""
     value = float32(column)
-    bad = value.is_null() | ~value.is_finite()
-    if nullable:
-        bad = bad & (pl.col(column) != "")
-    return Check(bad, _found(column, "a finite number"))
+    return Check(value.is_null() | ~value.is_finite(), _found(column, "a finite number"))
 
 
 def float32_or_null(column: str, null_tokens: tuple[str, ...] = ("",)) -> pl.Expr:
@@ -102,11 +99,34 @@ def check_int(column: str) -> Check:
     return Check(int64(column).is_null(), _found(column, "an integer"))
 
 
-def check_in_unit(column: str) -> Check:
-    """A confidence in [0, 1]."""
+def check_not_negative(column: str) -> Check:
+    """An integer >= 0; rows where it is not an integer are left to ``check_int``."""
+    return Check((int64(column) < 0).fill_null(False), _found(column, "an integer >= 0"))
+
+
+def check_in_unit(column: str, *, nullable: bool = False) -> Check:
+    """A number in [0, 1]: a confidence, an IoU or a normalised coordinate (empty allowed when ``nullable``)."""
     value = float32(column)
     bad = value.is_null() | ~value.is_finite() | (value < 0) | (value > 1)
+    if nullable:
+        bad = bad & (pl.col(column) != "")
     return Check(bad, _found(column, "a number in [0, 1]"))
+
+
+def check_ordered(low: str, high: str) -> Check:
+    """``low <= high`` (equal allowed), e.g. XMin <= XMax; a row where either is not a number fails other checks."""
+    bad = (float32(low) > float32(high)).fill_null(False)
+    return Check(bad, pl.format(f"{low} > {high}: {{}} > {{}}", pl.col(low), pl.col(high)))
+
+
+def check_box(x_min: str, x_max: str, y_min: str, y_max: str) -> list[Check]:
+    """A normalised box: every coordinate a finite number in [0, 1], then ``XMin <= XMax`` and ``YMin <= YMax``."""
+    return [
+        *(check_float(c) for c in (x_min, x_max, y_min, y_max)),
+        *(check_in_unit(c) for c in (x_min, x_max, y_min, y_max)),
+        check_ordered(x_min, x_max),
+        check_ordered(y_min, y_max),
+    ]
 
 
 def first_reason(checks: list[Check], explain: bool) -> pl.Expr:

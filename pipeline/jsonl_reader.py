@@ -37,7 +37,7 @@ def read_jsonl(
         try:
             data = stream.read(chunk_bytes)
         except (OSError, EOFError, pa.ArrowInvalid) as exc:
-            raise InputFormatError(f"{file}: cannot be read: {exc}") from exc
+            raise InputFormatError(f"{file}: cannot be read after line {first_line - 1}: {exc}") from exc
         if data:
             carry += data
             cut = carry.rfind(b"\n")

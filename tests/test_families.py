@@ -68,7 +68,10 @@ def test_masks_clicks(write_source: WriteSource, tmp_path: Path) -> None:
     ]
     assert rows[1] == {"image_id": "0000000000000002", "predicted_iou": None, "clicks": []}
     reject = query(tmp_path / "lake", "select line, reason from rejects").row(0)
-    assert reject == (4, "Clicks: expected 'x y L' clicks (L = 0 or 1) separated by ';', found '0.1 0.2'")
+    assert reject == (
+        4,
+        "Clicks: click 1 of 1: expected 'x y L' (two numbers and L = 0 or 1, separated by one space), found '0.1 0.2'",
+    )
 
 
 def test_relationships_is_rows(write_source: WriteSource, tmp_path: Path) -> None:

@@ -26,7 +26,7 @@ def transform(df: pl.DataFrame, explain: bool = False) -> pl.DataFrame:
         f.check_not_empty("Source"),
         f.check_mid("LabelName"),
         f.check_in_unit("Confidence"),
-        *(f.check_float(c) for c in COORDS),
+        *f.check_box(*COORDS),
         *(f.check_flag(c) for c in FLAGS),
         *((f.check_xclick(c) for c in XCLICK) if has_xclick else ()),
     ]

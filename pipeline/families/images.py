@@ -17,6 +17,7 @@ def transform(df: pl.DataFrame, explain: bool = False) -> pl.DataFrame:
         f.check_image_id("ImageID"),
         f.check_not_empty("Subset"),
         f.check_int("OriginalSize"),
+        f.check_not_negative("OriginalSize"),
         f.check_float_or_null("Rotation", ROTATION_UNKNOWN),
     ]
     return df.select(

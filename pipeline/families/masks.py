@@ -33,10 +33,19 @@ def clicks(column: str) -> pl.Expr:
 
 
 def check_clicks(column: str) -> f.Check:
-    each_ok = pl.col(column).str.split(";").list.eval(pl.element().str.contains(CLICK)).list.all()
-    ok = (pl.col(column) == "") | each_ok
-    expected = "'x y L' clicks (L = 0 or 1) separated by ';'"
-    return f.Check(~ok, pl.format(f"{column}: expected {expected}, found '{{}}'", pl.col(column)))
+    """Every ``;``-separated click is ``x y L``; the reason names the first bad click."""
+    items = pl.col(column).str.split(";")
+    bad_items = items.list.eval(~pl.element().str.contains(CLICK))
+    bad = (pl.col(column) != "") & bad_items.list.any()
+    first = bad_items.list.arg_max()
+    reason = pl.format(
+        f"{column}: click {{}} of {{}}: expected 'x y L' (two numbers and L = 0 or 1, separated by one space), "
+        "found '{}'",
+        first + 1,
+        items.list.len(),
+        items.list.get(first, null_on_oob=True),
+    )
+    return f.Check(bad, reason)
 
 
 def transform(df: pl.DataFrame, explain: bool = False) -> pl.DataFrame:
@@ -45,8 +54,8 @@ def transform(df: pl.DataFrame, explain: bool = False) -> pl.DataFrame:
         f.check_image_id("ImageID"),
         f.check_mid("LabelName"),
         f.check_not_empty("BoxID"),
-        *(f.check_float(c) for c in COORDS),
-        f.check_float("PredictedIoU", nullable=True),
+        *f.check_box(*COORDS),
+        f.check_in_unit("PredictedIoU", nullable=True),
         check_clicks("Clicks"),
     ]
     return df.select(

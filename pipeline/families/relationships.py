@@ -17,7 +17,8 @@ def transform(df: pl.DataFrame, explain: bool = False) -> pl.DataFrame:
         f.check_image_id("ImageID"),
         f.check_mid("LabelName1"),
         f.check_mid("LabelName2"),
-        *(f.check_float(c) for c in COORDS),
+        *f.check_box(*HEADER[3:7]),
+        *f.check_box(*HEADER[7:11]),
         f.check_not_empty("RelationshipLabel"),
     ]
     return df.select(
