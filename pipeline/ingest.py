@@ -12,6 +12,7 @@ import polars as pl
 import pyarrow as pa
 
 from pipeline.csv_reader import CsvBatch, prefetch, read_csv, to_csv_line
+from pipeline.errors import InputFormatError
 from pipeline.families import Family
 from pipeline.jsonl_reader import read_jsonl
 from pipeline.parquet_writer import PartWriter
@@ -99,6 +100,10 @@ def iter_frames(
             progress.update(opened.hashed.bytes_read)
         report.md5 = opened.finish()
         report.bytes = opened.hashed.bytes_read
+        if file.size is not None and report.bytes != file.size:
+            raise InputFormatError(
+                f"{file.name}: the file changed while being read: expected {file.size} bytes, read {report.bytes}"
+            )
     report.seconds = progress.close()
 
 
