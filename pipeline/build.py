@@ -286,8 +286,8 @@ def _reusable(source: Source, plan: Plan, previous: Previous | None) -> dict[int
         if before is not None:
             found[id(planned)] = before
     small = [p for p in plan.files if p.file.official.split is None]
-    previous_small = {k for k, r in previous.reports.items() if r.split is None}
-    planned_small = {(p.file.official.family, None) for p in small}
+    previous_small = {name for name, r in previous.reports.items() if r.split is None}
+    planned_small = {p.file.official.name for p in small}
     if any(id(p) not in found for p in small) or planned_small != previous_small:
         for planned in small:
             found.pop(id(planned), None)
@@ -295,7 +295,7 @@ def _reusable(source: Source, plan: Plan, previous: Previous | None) -> dict[int
     for subset, superset, _table, _keys in OVERLAPS:
         for split in SPLITS:
             sub, sup = by_family.get((subset, split)), by_family.get((superset, split))
-            was_deduplicated = (superset, split) in previous.reports
+            was_deduplicated = any(r.family == superset and r.split == split for r in previous.reports.values())
             if sub is not None and (id(sup) not in found if sup is not None else was_deduplicated):
                 found.pop(id(sub), None)
     return found

@@ -20,7 +20,7 @@ from pipeline.ingest import FileReport
 from pipeline.manifest import MANIFEST, read_manifest, tool_version
 from pipeline.parquet_writer import write_query
 from pipeline.schema import all_schemas, table_schema
-from pipeline.sources import Source, SourceFile
+from pipeline.sources import COMPRESSED_SUFFIXES, Source, SourceFile
 
 REUSED_REJECTS = "rejects/reused.parquet"
 
@@ -31,11 +31,18 @@ class Previous:
 
     release: Path
     release_id: str
-    reports: dict[tuple[str, str | None], FileReport]
+    reports: dict[str, FileReport]  # by official file name
     schemas: dict[str, str]
 
     def report_for(self, file: SourceFile) -> FileReport | None:
-        return self.reports.get((file.official.family, file.official.split))
+        return self.reports.get(file.official.name)
+
+
+def official_name(found: str) -> str:
+    """The official name of a file found as ``found`` (which may carry a compression suffix)."""
+    for suffix in COMPRESSED_SUFFIXES:
+        found = found.removesuffix(suffix)
+    return found
 
 
 def load_previous(release: Path | None) -> Previous | None:
@@ -50,7 +57,7 @@ def load_previous(release: Path | None) -> Previous | None:
     reports = {}
     for entry in manifest.get("sources", []):  # type: ignore[union-attr]
         report = FileReport(**{k: v for k, v in entry.items() if k in known})
-        reports[(report.family, report.split)] = report
+        reports[official_name(report.file)] = report
     schemas = manifest.get("schemas", {})
     assert isinstance(schemas, dict)
     return Previous(release=release, release_id=release.name, reports=reports, schemas=schemas)

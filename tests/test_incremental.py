@@ -1,0 +1,106 @@
+"""Idempotent and incremental builds: unchanged source files are reused, changed ones rebuilt."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from pipeline.build import sample_dir
+from pipeline.schema import all_schemas
+from tests.conftest import BOX_HEADER, build, query, sources_by_file
+
+VAL_BOXES = "validation-annotations-bbox.csv"
+VAL_LABELS = "validation-annotations-human-imagelabels.csv"
+VAL_LABELS_BOXABLE = "validation-annotations-human-imagelabels-boxable.csv"
+CLASSES = "oidv6-class-descriptions.csv"
+
+
+@pytest.fixture
+def sample_copy(tmp_path: Path) -> Path:
+    folder = tmp_path / "source"
+    shutil.copytree(sample_dir(), folder, ignore=shutil.ignore_patterns("README*"))
+    return folder
+
+
+def _content(lake: Path) -> dict[str, list[tuple[object, ...]]]:
+    return {name: query(lake, f"select * from {name} order by all").rows() for name in all_schemas()}
+
+
+def _reused(manifest: dict[str, object]) -> dict[str, bool]:
+    return {name: bool(s["reused_from"]) for name, s in sources_by_file(manifest).items()}
+
+
+def test_a_second_build_reuses_every_unchanged_file_and_yields_the_same_lake(sample_copy: Path, tmp_path: Path) -> None:
+    lake = tmp_path / "lake"
+    first = build(sample_copy, lake)
+    before = _content(lake)
+    second = build(sample_copy, lake)
+    assert set(_reused(second).values()) == {True}
+    assert second["reused_files"] == [s["file"] for s in second["sources"]]  # type: ignore[union-attr]
+    assert {s["reused_from"] for s in second["sources"]} == {first["release"]}  # type: ignore[union-attr]
+    assert _content(lake) == before
+    assert second["tables"] == first["tables"] or all(
+        second["tables"][t]["rows"] == first["tables"][t]["rows"]  # type: ignore[index]
+        for t in all_schemas()
+    )
+    output = str(sources_by_file(second)[VAL_BOXES]["output"])
+    old = tmp_path / "lake" / "releases" / str(first["release"]) / output
+    new = tmp_path / "lake" / "releases" / str(second["release"]) / output
+    assert old.stat().st_ino == new.stat().st_ino, "reused outputs are hard links, not copies"
+
+    full = build(sample_copy, lake, full=True)
+    assert set(_reused(full).values()) == {False}
+    assert _content(lake) == before, "a full rebuild of the same sources gives the same rows and values"
+
+
+def test_changing_one_file_rebuilds_only_that_file(sample_copy: Path, tmp_path: Path) -> None:
+    lake = tmp_path / "lake"
+    build(sample_copy, lake)
+    boxes = sample_copy / VAL_BOXES
+    boxes.write_text(boxes.read_text() + "abcdefabcdefabcd,xclick,/m/0k4j,1,0.1,0.9,0.2,0.8,0,0,0,0,0\n")
+    manifest = build(sample_copy, lake)
+    rebuilt = sorted(name for name, reused in _reused(manifest).items() if not reused)
+    assert rebuilt == [VAL_BOXES]
+    assert query(lake, "select count(*) from boxes where image_id = 'abcdefabcdefabcd'").item() == 1
+    assert sources_by_file(manifest)[VAL_BOXES]["rows_written"] == 286
+
+
+def test_a_changed_full_label_file_also_rebuilds_its_boxable_subset(sample_copy: Path, tmp_path: Path) -> None:
+    lake = tmp_path / "lake"
+    first = build(sample_copy, lake)
+    labels = sample_copy / VAL_LABELS
+    labels.write_text(labels.read_text() + "abcdefabcdefabcd,verification,/m/0k4j,1\n")
+    manifest = build(sample_copy, lake)
+    rebuilt = sorted(name for name, reused in _reused(manifest).items() if not reused)
+    assert rebuilt == [VAL_LABELS_BOXABLE, VAL_LABELS], "the subset was deduplicated against the changed file"
+    subset = sources_by_file(manifest)[VAL_LABELS_BOXABLE]
+    assert subset["rows_duplicate"] == sources_by_file(first)[VAL_LABELS_BOXABLE]["rows_duplicate"]
+    assert query(lake, "select count(*) from image_labels where image_id = 'abcdefabcdefabcd'").item() == 1
+
+
+def test_a_changed_class_file_rebuilds_the_metadata_tables_only(sample_copy: Path, tmp_path: Path) -> None:
+    lake = tmp_path / "lake"
+    build(sample_copy, lake)
+    classes = sample_copy / CLASSES
+    classes.write_text(classes.read_text().replace("/m/0k4j,Car", "/m/0k4j,Automobile"))
+    manifest = build(sample_copy, lake)
+    rebuilt = {s["file"] for s in manifest["sources"] if not s["reused_from"]}  # type: ignore[union-attr]
+    assert rebuilt == {s["file"] for s in manifest["sources"] if s["split"] is None}  # type: ignore[union-attr]
+    assert query(lake, "select display_name from classes where label_mid = '/m/0k4j'").item() == "Automobile"
+    assert query(lake, "select count(*) from boxes_named where label_name = 'Automobile'").item() > 0
+
+
+def test_rejects_of_reused_files_are_carried_over(tmp_path: Path) -> None:
+    source = tmp_path / "source"
+    source.mkdir()
+    good = "0000000000000001,xclick,/m/0k4j,1,0.1,0.9,0.2,0.8,0,0,0,0,0"
+    (source / VAL_BOXES).write_text(f"{BOX_HEADER}\n{good}\nBAD,xclick,/m/0k4j,1,0.1,0.9,0.2,0.8,0,0,0,0,0\n")
+    lake = tmp_path / "lake"
+    build(source, lake, max_rejects=1)
+    manifest = build(source, lake, max_rejects=1)
+    assert _reused(manifest) == {VAL_BOXES: True}
+    assert query(lake, "select source_file, line from rejects").rows() == [(VAL_BOXES, 3)]
+    with pytest.raises(Exception, match="1 row"):
+        build(source, lake, max_rejects=0)

@@ -1,0 +1,115 @@
+"""``oilake verify``: a published release re-checked against its manifest."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+from click.testing import CliRunner
+
+from pipeline.cli import cli
+from pipeline.verify import verify_lake
+from tests.conftest import BOX_HEADER, LABEL_HEADER, build
+
+VAL_BOXES = "validation-annotations-bbox.csv"
+VAL_LABELS = "validation-annotations-human-imagelabels.csv"
+BOXES_PART = "boxes/split=validation/validation-annotations-bbox.parquet"
+
+
+@pytest.fixture
+def small_lake(tmp_path: Path) -> tuple[Path, Path]:
+    source = tmp_path / "source"
+    source.mkdir()
+    rows = [f"000000000000000{n},xclick,/m/0k4j,1,0.1,0.9,0.2,0.8,0,0,0,0,0" for n in range(1, 4)]
+    (source / VAL_BOXES).write_text(BOX_HEADER + "\n" + "\n".join(rows) + "\n")
+    (source / VAL_LABELS).write_text(f"{LABEL_HEADER}\n0000000000000001,verification,/m/0k4j,1\n")
+    lake = tmp_path / "lake"
+    build(source, lake)
+    return source, lake
+
+
+def _release(lake: Path) -> Path:
+    return (lake / "current").resolve()
+
+
+def test_a_fresh_lake_verifies_with_its_sources(small_lake: tuple[Path, Path]) -> None:
+    _, lake = small_lake
+    result = verify_lake(lake, rehash=True)
+    assert result.ok, result.problems
+    assert "2 source file(s) re-hashed" in result.checked
+    cli_result = CliRunner().invoke(cli, ["verify", "--lake", str(lake), "--rehash"])
+    assert cli_result.exit_code == 0
+    assert "verified" in cli_result.output
+
+
+def _delete_part(lake: Path) -> None:
+    (_release(lake) / BOXES_PART).unlink()
+
+
+def _add_unlisted(lake: Path) -> None:
+    (_release(lake) / "boxes" / "split=validation" / "stray.parquet").write_bytes(
+        (_release(lake) / BOXES_PART).read_bytes()
+    )
+
+
+def _drop_a_row(lake: Path) -> None:
+    path = _release(lake) / BOXES_PART
+    table = pq.read_table(path)
+    path.unlink()  # a new inode: the other releases sharing the file keep theirs
+    pq.write_table(table.slice(1), path)
+
+
+def _edit_manifest(lake: Path) -> None:
+    path = _release(lake) / "_manifest.json"
+    manifest = json.loads(path.read_text())
+    manifest["schemas"]["boxes"] = "0000000000000000"
+    manifest["sources"][0]["rows_written"] += 1
+    path.write_text(json.dumps(manifest))
+
+
+TAMPERING: dict[str, tuple[Callable[[Path], None], list[str]]] = {
+    "missing file": (
+        _delete_part,
+        [f"{BOXES_PART}: listed in the manifest but missing", "lake.duckdb: view boxes fails"],
+    ),
+    "unlisted file": (
+        _add_unlisted,
+        ["boxes/split=validation/stray.parquet: present but not listed", "lake.duckdb: boxes counts 6 rows"],
+    ),
+    "row count": (
+        _drop_a_row,
+        [f"{BOXES_PART}: 2 rows, the manifest says 3", f"{BOXES_PART}: 2 rows, but {VAL_BOXES} wrote 3"],
+    ),
+    "manifest edited": (
+        _edit_manifest,
+        ["boxes: built with a different schema", f"{VAL_BOXES}: read 3 != written 4 + rejected 0 + duplicate 0"],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", TAMPERING)
+def test_verify_reports_every_difference_and_exits_1(small_lake: tuple[Path, Path], case: str) -> None:
+    _, lake = small_lake
+    tamper, expected = TAMPERING[case]
+    tamper(lake)
+    result = verify_lake(lake)
+    assert not result.ok
+    for fragment in expected:
+        assert any(fragment in problem for problem in result.problems), (fragment, result.problems)
+    cli_result = CliRunner().invoke(cli, ["verify", "--lake", str(lake)])
+    assert cli_result.exit_code == 1
+    assert "FAIL  " in cli_result.output and "problem(s)" in cli_result.output
+
+
+def test_rehash_notices_a_source_changed_since_the_build(small_lake: tuple[Path, Path]) -> None:
+    source, lake = small_lake
+    labels = source / VAL_LABELS
+    labels.write_text(labels.read_text() + "0000000000000002,verification,/m/0k4j,0\n")
+    assert verify_lake(lake).ok, "without --rehash the lake itself is intact"
+    problems = verify_lake(lake, rehash=True).problems
+    assert len(problems) == 1 and problems[0].startswith(f"{VAL_LABELS}: changed since the build")
+    moved = verify_lake(lake, rehash=True, source=str(source.parent / "elsewhere")).problems
+    assert moved and "pass --source where they are now" in moved[0]
