@@ -31,6 +31,22 @@ class InputFormatError(SourceError):
     """A source file breaks its format in a way that no single row can be blamed for."""
 
 
+class SourceNotFoundError(SourceError):
+    """A remote source file is not (or no longer) at its URL (HTTP 404)."""
+
+
+class AccessDeniedError(SourceError):
+    """The source refuses access (HTTP 401/403, S3 AccessDenied): credentials or permissions."""
+
+
+class SourceUnreachableError(SourceError):
+    """The source's host cannot be reached (connection refused, unknown host, timeout)."""
+
+
+class FetchError(OilakeError):
+    """``oilake fetch`` could not download or verify every selected file."""
+
+
 class RejectLimitError(OilakeError):
     """More rows were quarantined than ``--max-rejects`` allows."""
 
