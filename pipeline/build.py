@@ -30,6 +30,7 @@ from pipeline.parquet_writer import PartWriter
 from pipeline.progress import log
 from pipeline.rejects import RejectSink
 from pipeline.releases import DEFAULT_KEEP, LakeLayout
+from pipeline.remote_lake import build_remote_lake, is_remote
 from pipeline.reuse import Previous, carry_rejects, link_into, load_previous, unchanged, unpartitioned_outputs
 from pipeline.schema import all_schemas, table_schema
 from pipeline.sources import Source, SourceFile
@@ -51,13 +52,15 @@ class BuildOptions:
     """What to build, from where, into where."""
 
     source: str
-    lake: Path
+    lake: Path | str  # a folder, or an object-store URL such as s3://bucket/prefix
     only: Sequence[str] | None = None
     splits: Sequence[str] | None = None
     max_rejects: int = 0
     storage_options: dict[str, str] | None = None
     full: bool = False  # ingest every file again, even those unchanged since the current release
     keep: int = DEFAULT_KEEP  # releases kept after publishing, the new one included
+    lake_storage_options: dict[str, str] | None = None  # fsspec options for a lake on object storage
+    work: Path | None = None  # local scratch folder for a lake on object storage (default: the system temp)
 
     def recorded(self) -> dict[str, object]:
         """The options worth recording in the manifest (storage options may hold secrets: only their keys)."""
@@ -157,7 +160,9 @@ def build_lake(options: BuildOptions) -> dict[str, object]:
     made current (see ``pipeline.releases``); a failure or a kill at any point leaves the
     published lake as it was.
     """
-    layout = LakeLayout(options.lake.resolve())
+    if is_remote(options.lake):
+        return build_remote_lake(options, build_lake)
+    layout = LakeLayout(Path(options.lake).resolve())
     layout.check_writable()
     source = Source(options.source, options.storage_options)
     plan = plan_build(source, options)

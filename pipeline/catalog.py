@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
@@ -53,31 +54,45 @@ def _quote(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def view_sql(schema: TableSchema, root: Path) -> str | None:
-    """``create view`` over the table's Parquet files, or None when it has none."""
-    folder = root / schema.table
-    if not any(folder.rglob("*.parquet")):
+def view_sql(schema: TableSchema, root: Path | str, has_files: bool | None = None) -> str | None:
+    """``create view`` over the table's Parquet files under ``root`` (a folder or a URL), or None when it has none."""
+    base = f"{str(root).rstrip('/')}/{schema.table}"
+    if has_files is None:
+        has_files = any((Path(root) / schema.table).rglob("*.parquet"))
+    if not has_files:
         return None
     if schema.partition_by:
-        glob = (folder / "*" / "*.parquet").as_posix()
         return (
-            f"create view {schema.table} as select * from read_parquet({_quote(glob)}, "
+            f"create view {schema.table} as select * from read_parquet({_quote(base + '/*/*.parquet')}, "
             "hive_partitioning = true, hive_types = {'split': varchar})"
         )
-    glob = (folder / "*.parquet").as_posix()
-    return f"create view {schema.table} as select * from read_parquet({_quote(glob)})"
+    return f"create view {schema.table} as select * from read_parquet({_quote(base + '/*.parquet')})"
 
 
 def write_catalog(root: Path, data_root: Path | None = None) -> Path:
     """Write ``root/lake.duckdb`` (atomically) with views over ``data_root`` (default ``root``)."""
     data_root = (data_root or root).resolve()
-    target = root / CATALOG
-    temp = root / f".{CATALOG}.{os.getpid()}.tmp"
+    return _write(root / CATALOG, lambda schema: view_sql(schema, data_root))
+
+
+def write_remote_catalog(target: Path, base_url: str, filesystem: object, tables: set[str]) -> Path:
+    """Write a catalog at ``target`` whose views read ``base_url`` (object storage) through ``filesystem``.
+
+    ``tables`` are the tables that have files. Readers register the same fsspec filesystem on
+    their connection (``pipeline.lake.open_lake`` does) before querying.
+    """
+    return _write(target, lambda schema: view_sql(schema, base_url, schema.table in tables), filesystem)
+
+
+def _write(target: Path, view_for: Callable[[TableSchema], str | None], filesystem: object = None) -> Path:
+    temp = target.parent / f".{target.name}.{os.getpid()}.tmp"
     temp.unlink(missing_ok=True)
     con = duckdb.connect(str(temp))
     try:
+        if filesystem is not None:
+            con.register_filesystem(filesystem)
         for schema in all_schemas().values():
-            sql = view_sql(schema, data_root)
+            sql = view_for(schema)
             if sql is None:
                 _empty_table(con, schema)
                 kind = "table"

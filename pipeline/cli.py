@@ -19,6 +19,7 @@ from pipeline.labels import UnknownClassError
 from pipeline.lake import Lake, open_lake
 from pipeline.lock import LakeLockedError, lake_lock
 from pipeline.releases import DEFAULT_KEEP, LakeLayout
+from pipeline.remote_lake import is_remote
 from pipeline.verify import verify_lake
 from pipeline.viewdoc import render_views_doc
 
@@ -60,8 +61,14 @@ def cli() -> None:
     "--lake",
     default="lake",
     show_default=True,
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Lake folder to (re)build.",
+    help="Lake folder to (re)build, or an object-store URL (s3://bucket/prefix).",
+)
+@click.option(
+    "--lake-storage-option",
+    "lake_storage_options",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="fsspec option for a lake on object storage (repeatable).",
 )
 @click.option("--only", default=None, help="Comma-separated families or tables to ingest (e.g. boxes,image_labels).")
 @click.option("--splits", default=None, help="Comma-separated splits to ingest (train,validation,test).")
@@ -88,14 +95,15 @@ def cli() -> None:
     help="Releases to keep after publishing, the new one included (older ones can be rolled back to).",
 )
 def build(
-    source: str | None, lake: Path, only: str | None, splits: str | None, max_rejects: int,
-    storage_options: tuple[str, ...], full: bool, keep: int,
+    source: str | None, lake: str, lake_storage_options: tuple[str, ...], only: str | None, splits: str | None,
+    max_rejects: int, storage_options: tuple[str, ...], full: bool, keep: int,
 ) -> None:  # fmt: skip
     """Build the lake from SOURCE into LAKE as a new release, published only when the build succeeds."""
     options = _storage_options(storage_options)
     build_options = BuildOptions(
         source=source or str(sample_dir()),
-        lake=lake,
+        lake=lake if is_remote(lake) else Path(lake),
+        lake_storage_options=_storage_options(lake_storage_options) or None,
         only=_split_list(only),
         splits=_split_list(splits),
         max_rejects=max_rejects,
@@ -129,7 +137,10 @@ def build(
     for name, info in tables.items():
         if info["rows"]:
             click.echo(f"{name}\t{info['rows']}")
-    click.echo(f"lake ready: {lake.resolve()} (open {lake / 'lake.duckdb'} with DuckDB)", err=True)
+    if is_remote(lake):
+        click.echo(f"lake ready: {lake} (query it with `oilake sql --lake {lake}` or pipeline.open_lake)", err=True)
+    else:
+        click.echo(f"lake ready: {Path(lake).resolve()} (open {Path(lake) / 'lake.duckdb'} with DuckDB)", err=True)
 
 
 def _layout(lake: Path) -> LakeLayout:
@@ -234,13 +245,13 @@ def _views_doc() -> str:
 
 @cli.command()
 @click.argument("query", required=False)
-@click.option("--lake", default="lake", show_default=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--lake", default="lake", show_default=True, help="Lake folder or object-store URL.")
 @click.option(
     "--format", "output_format", type=click.Choice(["table", "csv", "json", "parquet"]), default=None,
     help="Output format. Default: table on a terminal, csv otherwise. json is one object per line.",
 )  # fmt: skip
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write here, not stdout.")
-def sql(query: str | None, lake: Path, output_format: str | None, output: Path | None) -> None:
+def sql(query: str | None, lake: str, output_format: str | None, output: Path | None) -> None:
     """Run QUERY on the lake's catalog; without QUERY, an interactive SQL shell."""
     try:
         opened = open_lake(lake)
@@ -287,7 +298,7 @@ def _shell(lake: Lake) -> None:
     """A small SQL shell: statements end with ';', `.tables` lists names, `.quit` or EOF leaves."""
     with contextlib.suppress(ImportError):
         import readline  # noqa: F401 - line editing and history when available
-    click.echo(f"oilake SQL shell on {lake.root / 'lake.duckdb'} (read-only). End statements with ';'.", err=True)
+    click.echo(f"oilake SQL shell on {lake.root} (read-only). End statements with ';'.", err=True)
     buffer: list[str] = []
     while True:
         try:
@@ -312,7 +323,7 @@ def _shell(lake: Lake) -> None:
 
 
 @cli.command("image-list")
-@click.option("--lake", default="lake", show_default=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--lake", default="lake", show_default=True, help="Lake folder or object-store URL.")
 @click.option("--classes", required=True, help='Comma-separated display names, e.g. "Cat,Dog".')
 @click.option("--include-descendants", is_flag=True, help="Also every subcategory descendant of those classes.")
 @click.option("--split", type=click.Choice(["train", "validation", "test"]), default=None, help="Only this split.")
@@ -320,7 +331,7 @@ def _shell(lake: Lake) -> None:
 @click.option("--where", default=None, help="Extra SQL condition on the boxes counted (columns of boxes_named).")
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write here, not stdout.")
 def image_list_command(
-    lake: Path, classes: str, include_descendants: bool, split: str | None, min_boxes: int,
+    lake: str, classes: str, include_descendants: bool, split: str | None, min_boxes: int,
     where: str | None, output: Path | None,
 ) -> None:  # fmt: skip
     """Write SPLIT/IMAGE_ID lines, the input of the official Open Images downloader.py."""
@@ -336,6 +347,47 @@ def image_list_command(
         _fail(f"--where: {str(exc).strip()}", "--where takes an SQL condition on columns of boxes_named")
     _emit("".join(f"{line}\n" for line in lines).encode(), output)
     click.echo(f"{len(lines)} image(s)", err=True)
+
+
+@cli.command("bench")
+@click.option("--scale", type=click.FloatRange(min=0, min_open=True), default=0.01, show_default=True,
+              help="Data size as a fraction of the full V6 release (1 = ~36 GB).")  # fmt: skip
+@click.option("--data", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Where to generate (or reuse) the data. Default: .bench/data-SCALE.")  # fmt: skip
+@click.option("--source", type=click.Path(file_okay=False, exists=True, path_type=Path), default=None,
+              help="Benchmark this folder of official files as it is instead of generating data.")  # fmt: skip
+@click.option("--work", type=click.Path(file_okay=False, path_type=Path), default=Path(".bench/work"),
+              show_default=True, help="Scratch folder for the lake and the engines' outputs.")  # fmt: skip
+@click.option("--engines", default="duckdb,polars,pandas", show_default=True, help="Bare engines to compare with.")
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=Path("BENCHMARKS.md"),
+              show_default=True, help="Markdown report.")  # fmt: skip
+@click.option("--results", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="JSON results. Default: benchmarks/results-scale-SCALE.json.")  # fmt: skip
+@click.option("--seed", type=int, default=0, show_default=True, help="Generator seed.")
+@click.option("--repeat", type=click.IntRange(min=1), default=3, show_default=True, help="Runs per query.")
+@click.option("--keep", is_flag=True, help="Keep the benchmark lake in WORK.")
+def bench_command(
+    scale: float, data: Path | None, source: Path | None, work: Path, engines: str, output: Path,
+    results: Path | None, seed: int, repeat: int, keep: bool,
+) -> None:  # fmt: skip
+    """Benchmark the build against bare DuckDB, Polars and pandas, and lake queries against raw CSV."""
+    from pipeline.bench import ENGINES, BenchOptions, run_bench
+
+    chosen = _split_list(engines) or []
+    unknown = sorted(set(chosen) - set(ENGINES))
+    if unknown:
+        raise click.BadParameter(f"unknown engine(s) {', '.join(unknown)}; known: {', '.join(ENGINES)}")
+    options = BenchOptions(
+        scale=scale, data=data, work=work, engines=chosen, output=output, results=results, source=source,
+        seed=seed, repeat=repeat, keep=keep,
+    )  # fmt: skip
+    try:
+        run_bench(options)
+    except ImportError as exc:
+        _fail(str(exc), "install the benchmark extra: make bench, or pip install -e '.[bench]'")
+    except (OilakeError, RuntimeError) as exc:
+        _fail(str(exc))
+    click.echo(f"wrote {options.results_path()} and {output}", err=True)
 
 
 def main() -> None:

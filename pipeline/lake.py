@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
@@ -9,13 +10,15 @@ from types import TracebackType
 import duckdb
 import polars as pl
 import pyarrow as pa
+import pyarrow.dataset as ds
 
 from pipeline.catalog import CATALOG
 from pipeline.errors import LakeError
 from pipeline.image_list import image_list
 from pipeline.labels import select_classes_on
 from pipeline.manifest import MANIFEST
-from pipeline.releases import CURRENT
+from pipeline.releases import CURRENT, RELEASES
+from pipeline.remote_lake import POINTER, RemoteLake, is_remote
 from pipeline.schema import all_schemas
 
 
@@ -27,11 +30,13 @@ class Lake:
     >>> lake.sql("select label_name, boxes from class_stats order by boxes desc limit 5")  # doctest: +SKIP
     """
 
-    def __init__(self, root: Path) -> None:
+    def __init__(
+        self, root: Path | str, release: Path | str, con: duckdb.DuckDBPyConnection, filesystem: object = None
+    ) -> None:
         self.root = root
-        # Pin the release that is current now: a publish during this session does not mix releases.
-        self.release = (root / CURRENT).resolve() if (root / CURRENT).is_symlink() else root
-        self.con = duckdb.connect(str(self.release / CATALOG), read_only=True)
+        self.release = release  # the release this Lake reads, pinned when it was opened
+        self.con = con
+        self.filesystem = filesystem  # the fsspec filesystem of a lake on object storage, else None
 
     def tables(self) -> list[str]:
         """Every table, view and table macro of the catalog, sorted."""
@@ -53,16 +58,29 @@ class Lake:
         if table not in schemas:
             raise LakeError(f"{table!r} is not a lake table; tables: {', '.join(schemas)} (use .sql() for views)")
         schema = schemas[table]
-        folder = self.release / table
-        files = sorted(folder.rglob("*.parquet")) if folder.is_dir() else []
         target = pl.Schema(pl.from_arrow(schema.arrow.empty_table()).schema)  # type: ignore[union-attr]
         if schema.partition_by:
             target["split"] = pl.String
+        files = self._files(table)
         if not files:
             return pl.LazyFrame(schema=target)
+        if self.filesystem is not None:
+            partitioning = ds.partitioning(pa.schema([("split", pa.string())]), flavor="hive")
+            dataset = ds.dataset(
+                files, filesystem=self.filesystem, format="parquet",
+                partitioning=partitioning if schema.partition_by else None,
+                partition_base_dir=f"{self.release}/{table}",
+            )  # fmt: skip
+            return pl.scan_pyarrow_dataset(dataset)
         if schema.partition_by:
-            return pl.scan_parquet([str(f) for f in files], hive_partitioning=True, hive_schema={"split": pl.String})
-        return pl.scan_parquet([str(f) for f in files])
+            return pl.scan_parquet(files, hive_partitioning=True, hive_schema={"split": pl.String})
+        return pl.scan_parquet(files)
+
+    def _files(self, table: str) -> list[str]:
+        if self.filesystem is not None:
+            return sorted(self.filesystem.glob(f"{self.release}/{table}/**/*.parquet"))  # type: ignore[attr-defined]
+        folder = Path(self.release) / table
+        return [str(p) for p in sorted(folder.rglob("*.parquet"))] if folder.is_dir() else []
 
     def sql(self, query: str, params: object = None) -> pl.DataFrame:
         """Run ``query`` on the catalog; the result as a Polars frame."""
@@ -97,11 +115,28 @@ class Lake:
         self.close()
 
 
-def open_lake(path: Path | str = "lake") -> Lake:
-    """Open a built lake (the folder ``oilake build --lake`` wrote)."""
+def open_lake(path: Path | str = "lake", storage_options: dict[str, str] | None = None) -> Lake:
+    """Open a built lake: a folder ``oilake build --lake`` wrote, or its object-store URL."""
+    if is_remote(path):
+        return _open_remote(str(path), storage_options)
     root = Path(path)
     if not (root / MANIFEST).exists() or not (root / CATALOG).exists():
         raise LakeError(
             f"{root} is not a built oilake lake (no {MANIFEST} or {CATALOG}); run `oilake build --lake {root}`"
         )
-    return Lake(root)
+    # Pin the release that is current now: a publish during this session does not mix releases.
+    release = (root / CURRENT).resolve() if (root / CURRENT).is_symlink() else root
+    return Lake(root, release, duckdb.connect(str(release / CATALOG), read_only=True))
+
+
+def _open_remote(url: str, storage_options: dict[str, str] | None) -> Lake:
+    remote = RemoteLake(url, storage_options)
+    release_id = remote.current_id()
+    if release_id is None:
+        raise LakeError(f"{url} is not a built oilake lake (no {POINTER}); run `oilake build --lake {url}`")
+    cache = Path(tempfile.gettempdir()) / "oilake-catalogs" / remote.root.replace("/", "_")
+    cache.mkdir(parents=True, exist_ok=True)
+    catalog = remote.download_catalog(release_id, cache)
+    con = duckdb.connect(str(catalog), read_only=True)
+    con.register_filesystem(remote.fs)
+    return Lake(url, remote.path(RELEASES, release_id), con, filesystem=remote.fs)
