@@ -8,10 +8,12 @@ STAMP  := $(VENV)/.installed-stamp
 SOURCE ?=
 LAKE   ?= lake
 ARGS   ?=
+SCALE  ?= 0.01
+BENCH_STAMP := $(VENV)/.bench-stamp
 
 QUERY  ?=
 
-.PHONY: build-lake test lint docs sql clean
+.PHONY: build-lake test lint docs sql bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +23,13 @@ $(STAMP): pyproject.toml
 
 build-lake: $(STAMP) ## Build LAKE (default ./lake) from SOURCE (default: the bundled sample)
 	$(BIN)/oilake build $(if $(SOURCE),--source "$(SOURCE)") --lake "$(LAKE)" $(ARGS)
+
+$(BENCH_STAMP): $(STAMP) pyproject.toml
+	$(BIN)/python -m pip install --quiet -e ".[dev,bench]"
+	touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP) ## Benchmark at SCALE (default 0.01): BENCHMARKS.md and benchmarks/results-scale-SCALE.json
+	$(BIN)/oilake bench --scale $(SCALE) $(ARGS)
 
 test: $(STAMP) ## Run the test suite
 	$(BIN)/python -m pytest

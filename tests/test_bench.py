@@ -1,0 +1,153 @@
+"""The benchmark harness, run for real on the bundled sample with every engine (about 15 s)."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from pipeline.bench import ENGINES, InputFile, pandas_skip_reason, run_engine
+from pipeline.bench_queries import QUERIES, compare, open_raw
+from pipeline.build import BuildOptions, build_lake, sample_dir
+from pipeline.cli import cli
+from pipeline.lake import open_lake
+
+BASE_TABLES = (
+    "boxes", "masks", "relationships", "image_labels", "images", "narratives", "human_parts_images", "classes",
+    "attributes", "relationship_names", "relationship_triplets", "hierarchy", "class_ancestors", "class_parts",
+)  # fmt: skip
+PER_SPLIT_FAMILIES = {
+    "boxes", "masks", "relationships", "image_labels_human", "image_labels_human_boxable", "image_labels_machine",
+    "images", "images_boxable", "narratives", "human_parts_images",
+}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def bench_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, str, Path]:
+    """``oilake bench`` on the sample with all engines: (results, markdown, results path)."""
+    pytest.importorskip("pandas", reason="pandas is in the dev extra; install it to benchmark the pandas baseline")
+    folder = tmp_path_factory.mktemp("bench")
+    results_path = folder / "benchmarks" / "results-sample.json"
+    report = folder / "BENCHMARKS.md"
+    (results_path.parent).mkdir()
+    (results_path.parent / "notes.md").write_text("Hand-written notes go here.\n", encoding="utf-8")
+    outcome = CliRunner().invoke(
+        cli,
+        ["bench", "--source", str(sample_dir()), "--work", str(folder / "work"), "--engines", ",".join(ENGINES),
+         "--output", str(report), "--results", str(results_path), "--repeat", "2"],
+    )  # fmt: skip
+    assert outcome.exit_code == 0, outcome.output
+    assert not (folder / "work" / "lake").exists(), "the benchmark lake is removed unless --keep"
+    return json.loads(results_path.read_text(encoding="utf-8")), report.read_text(encoding="utf-8"), results_path
+
+
+def test_results_structure(bench_run: tuple[dict, str, Path]) -> None:
+    results, _, _ = bench_run
+    assert {"date", "machine", "build", "engines", "families", "total", "queries", "targets", "inputs"} <= set(results)
+    machine = results["machine"]
+    assert machine["logical_cpus"] >= 1 and machine["ram_bytes"] > 0 and len(machine["load_average"]) == 3
+    assert machine["libraries"]["duckdb"] and machine["libraries"]["polars"] and machine["libraries"]["pandas"]
+    assert results["scale"] is None and results["synth"] is None  # a --source run
+    assert {f["family"] for f in results["families"]} == PER_SPLIT_FAMILIES
+    assert set(results["engines"]) == set(ENGINES)
+
+
+def test_rows_equal_between_engines_and_build(bench_run: tuple[dict, str, Path]) -> None:
+    results, _, _ = bench_run
+    build_rows = {f["file"]: f["rows"] for f in results["build"]["files"]}
+    for engine, by_family in results["engines"].items():
+        for family, result in by_family.items():
+            assert result["complete"], (engine, family, result["errors"], result["skipped"])
+            for item in result["files"]:
+                assert item["rows"] == build_rows[item["file"]] > 0, (engine, item)
+                assert item["output_bytes"] > 0 and item["seconds"] > 0
+            assert result["peak_rss_bytes"] > 10_000_000
+    for family in results["families"]:
+        assert all(e["rows_equal"] for e in family["engines"].values()), family["family"]
+    assert results["build"]["rows_rejected"] == 0
+    assert results["build"]["peak_rss_bytes"] >= results["build"]["maxrss_bytes"] > 10_000_000
+    assert results["build"]["output_bytes"] > 0 and results["build"]["seconds"] > 0
+
+
+def test_ratios(bench_run: tuple[dict, str, Path]) -> None:
+    results, _, _ = bench_run
+    for family in results["families"]:
+        times = {e: r["seconds"] for e, r in family["engines"].items()}
+        fastest = min(times, key=lambda e: times[e])
+        assert family["fastest_engine"] == fastest
+        assert math.isclose(family["ratio"], family["ours"]["seconds"] / times[fastest])
+    total = results["total"]
+    sums = {e: sum(f["engines"][e]["seconds"] for f in results["families"]) for e in ENGINES}
+    fastest = min(sums, key=lambda e: sums[e])
+    assert total["fastest_engine"] == fastest
+    assert math.isclose(total["engines"][fastest]["seconds"], sums[fastest])
+    assert math.isclose(total["ratio"], results["build"]["seconds"] / sums[fastest])
+    assert total["rows"] == sum(f["rows"] for f in results["families"])
+    targets = {t["name"]: t for t in results["targets"]}
+    assert targets["build_ratio"]["value"] == total["ratio"]
+    assert targets["build_ratio"]["met"] == (total["ratio"] <= 1.2)
+    assert targets["peak_rss_bytes"]["met"] == (results["build"]["peak_rss_bytes"] <= 1.5e9)
+    assert targets["scale1_seconds"]["value"] is None  # no scale in a --source run
+
+
+def test_queries_equal_and_timed(bench_run: tuple[dict, str, Path]) -> None:
+    results, _, _ = bench_run
+    items = results["queries"]["items"]
+    assert [q["name"] for q in items] == [q.name for q in QUERIES]
+    for query in items:
+        assert query["equal"], (query["name"], query["difference"])
+        assert query["rows"] > 0, query["name"]
+        assert len(query["lake_seconds"]) == len(query["raw_seconds"]) == 2
+        assert math.isclose(query["speedup"], query["raw_median"] / query["lake_median"])
+    speedups = [q["speedup"] for q in items]
+    assert {t["name"]: t for t in results["targets"]}["query_speedup"]["value"] == min(speedups)
+
+
+def test_markdown_renders_every_number(bench_run: tuple[dict, str, Path]) -> None:
+    results, markdown, results_path = bench_run
+    for family in PER_SPLIT_FAMILIES:
+        assert f"| {family} | **lake build** |" in markdown
+        for engine in ENGINES:
+            assert f"| {family} | {engine} |" in markdown
+    for query in QUERIES:
+        assert f"| {query.name} |" in markdown
+    for label in ("build time / fastest bare engine", "peak RSS", "full release (scale 1)", "dashboard query"):
+        assert label in markdown
+    assert results["machine"]["cpu"] in markdown and "Load average" in markdown
+    assert f"{results['total']['ratio']:.2f}×" in markdown
+    assert "Hand-written notes go here." in markdown
+    assert f"`{results_path.name}`" in markdown  # the table of all runs
+
+
+def test_raw_views_equal_the_lake(tmp_path: Path) -> None:
+    """Every base table over the raw files holds exactly the lake's rows, columns in the same order."""
+    lake = tmp_path / "lake"
+    build_lake(BuildOptions(source=str(sample_dir()), lake=lake))
+    raw = open_raw(sample_dir())
+    with open_lake(lake) as opened:
+        for table in BASE_TABLES:
+            query = f"select * from {table}"
+            lake_cursor, raw_cursor = opened.con.execute(query), raw.execute(query)
+            assert [d[0] for d in lake_cursor.description] == [d[0] for d in raw_cursor.description], table
+            assert compare(lake_cursor.fetchall(), raw_cursor.fetchall()) is None, table
+    raw.close()
+
+
+def test_pandas_skipped_above_the_memory_limit(tmp_path: Path) -> None:
+    big = InputFile("boxes", "train", sample_dir() / "oidv6-train-annotations-bbox.csv", "csv", True)
+    assert pandas_skip_reason(big, ram_bytes=64 * 2**30) is None
+    reason = pandas_skip_reason(big, ram_bytes=100_000)
+    assert reason is not None and "RAM/6" in reason
+    result = run_engine("pandas", "boxes", [big], tmp_path, ram_bytes=100_000)
+    assert result["complete"] is False and result["seconds"] is None
+    assert result["skipped"] == [{"file": big.path.name, "reason": reason}]
+
+
+def test_compare_reports_differences() -> None:
+    assert compare([(1, "a", 0.5)], [(1, "a", 0.5 + 1e-9)]) is None
+    assert compare([(1, "a"), (2, "b")], [(2, "b"), (1, "a")]) is None
+    assert compare([(1, "a")], [(1, "b")]) is not None
+    assert compare([(1,)], [(1,), (1,)]) == "1 rows vs 2"
