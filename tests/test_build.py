@@ -107,7 +107,8 @@ def test_too_many_rejects_fail_and_keep_the_old_lake(write_source: WriteSource, 
         f"{VAL_BOXES}:4: expected 13 fields, found 2",
     ]
     assert query(lake, "select image_id from boxes").item() == "0000000000000001"
-    assert not list(tmp_path.glob(".lake.*")), "staging must be cleaned up"
+    assert not any((lake / ".staging").glob("*")), "staging must be cleaned up"
+    assert len(list((lake / "releases").iterdir())) == 1, "the failed build left no release"
 
 
 def test_wrong_header_stops_before_any_work(write_source: WriteSource, tmp_path: Path) -> None:
@@ -120,7 +121,6 @@ def test_wrong_header_stops_before_any_work(write_source: WriteSource, tmp_path:
         f"{VAL_LABELS}: line 1: wrong header.\n  expected: {LABEL_HEADER}\n  found:    ImageID,LabelName,Source,Confidence"
     )
     assert not (tmp_path / "lake").exists()
-    assert not list(tmp_path.glob(".lake.*"))
 
 
 def test_corrupt_gzip_is_a_clear_error(write_source: WriteSource, tmp_path: Path) -> None:
