@@ -19,9 +19,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 
 from pipeline.catalog import sql_files
 from pipeline.hierarchy import ROOT_MID
+from pipeline.schema import all_schemas
 
 FLOAT = "FLOAT"
 FLAGS = ("IsOccluded", "IsTruncated", "IsGroupOf", "IsDepiction", "IsInside")
@@ -254,7 +256,7 @@ def classes_sql(files: dict[tuple[str, str | None], list[Path]]) -> str:
     }
     readers = [r for _, r in named] + [r for r in lists.values() if r]
     every = [f"select LabelName from {r}" for r in readers]
-    every.append(f"select {_quote(ROOT_MID)}")
+    every.append(f"select {_quote(ROOT_MID)} as LabelName")
     names = (
         " union all ".join(
             f"select LabelName, DisplayName, {rank} as file_rank, ordinality from {reader} with ordinality"
@@ -341,9 +343,22 @@ def open_raw(folder: Path) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect()
     for statement in raw_view_statements(folder):
         con.execute(statement)
+    _add_empty_tables(con)
     for path in sql_files():
         con.execute(path.read_text(encoding="utf-8"))
     return con
+
+
+def _add_empty_tables(con: duckdb.DuckDBPyConnection) -> None:
+    """An empty table with the lake's columns for every table no file fed, as the catalog does."""
+    present = {row[0] for row in con.execute("select view_name from duckdb_views() where not internal").fetchall()}
+    for name, schema in all_schemas().items():
+        if name in present:
+            continue
+        fields = list(schema.arrow) + ([pa.field("split", pa.string())] if schema.partition_by else [])
+        con.register("_empty", pa.schema(fields).empty_table())
+        con.execute(f"create table {name} as select * from _empty")
+        con.unregister("_empty")
 
 
 @dataclass(frozen=True)

@@ -151,3 +151,16 @@ def test_compare_reports_differences() -> None:
     assert compare([(1, "a"), (2, "b")], [(2, "b"), (1, "a")]) is None
     assert compare([(1, "a")], [(1, "b")]) is not None
     assert compare([(1,)], [(1,), (1,)]) == "1 rows vs 2"
+
+
+def test_raw_views_with_only_some_files(tmp_path: Path) -> None:
+    """Tables no file feeds are empty tables with the lake's columns, so every view still loads."""
+    source = tmp_path / "source"
+    source.mkdir()
+    name = "validation-annotations-bbox.csv"
+    (source / name).write_bytes((sample_dir() / name).read_bytes())
+    raw = open_raw(source)
+    assert raw.execute("select count(*) from boxes").fetchall() == [(285,)]
+    assert raw.execute("select count(*) from masks").fetchall() == [(0,)]
+    assert raw.execute("select count(*) from class_stats where boxes > 0").fetchall()[0][0] > 0
+    raw.close()
