@@ -100,9 +100,9 @@ def iter_frames(
             progress.update(opened.hashed.bytes_read)
         report.md5 = opened.finish()
         report.bytes = opened.hashed.bytes_read
-        if file.size is not None and report.bytes != file.size:
+        if file.size is not None and report.bytes != file.size:  # a shorter read is caught by sources.py already
             raise InputFormatError(
-                f"{file.name}: the file changed while being read: expected {file.size} bytes, read {report.bytes}"
+                f"{file.name}: the file changed while being read: expected {file.size:,} bytes, read {report.bytes:,}"
             )
     report.seconds = progress.close()
 
