@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import time
@@ -193,6 +194,8 @@ def _build_release(layout: LakeLayout, source: Source, plan: Plan, options: Buil
         release = layout.promote(staging, release_id)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            layout.staging.rmdir()
         raise
     try:
         write_catalog(release)
