@@ -35,8 +35,15 @@ def _int_or_none(text: str) -> int | None:
 @cache
 def official_files() -> tuple[OfficialFile, ...]:
     """Every official V6 file, in the order of the list."""
-    text = resources.files("pipeline").joinpath("data/official-files.tsv").read_text("utf-8")
+    return parse_official_files(resources.files("pipeline").joinpath("data/official-files.tsv").read_text("utf-8"))
+
+
+def parse_official_files(text: str) -> tuple[OfficialFile, ...]:
+    """Files listed in the format of ``official-files.tsv`` (tab-separated, with its header)."""
     rows = csv.DictReader(text.splitlines(), delimiter="\t")
+    missing = {"family", "split", "file", "url_prefix", "bytes", "md5"} - set(rows.fieldnames or ())
+    if missing:
+        raise ValueError(f"missing column(s) {', '.join(sorted(missing))}")
     return tuple(
         OfficialFile(
             family=r["family"],
@@ -44,8 +51,8 @@ def official_files() -> tuple[OfficialFile, ...]:
             name=r["file"],
             url_prefix=r["url_prefix"],
             bytes=_int_or_none(r["bytes"]),
-            md5=r["md5"] or None,
-            rows=_int_or_none(r["rows_official"]),
+            md5=r["md5"].strip().lower() or None,
+            rows=_int_or_none(r.get("rows_official") or ""),
         )
         for r in rows
     )

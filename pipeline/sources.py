@@ -131,6 +131,22 @@ def resolve_storage_options(uri: str, options: Mapping[str, object] | None) -> d
     return resolved
 
 
+def http_credentials_out_of_url(uri: str, options: dict[str, object]) -> tuple[str, dict[str, object]]:
+    """For ``http(s)://user:password@host/...``: the URL without them, and them as the client's basic auth.
+
+    So file paths (which the manifest records) never hold the credentials.
+    """
+    if protocol_of(uri) not in HTTP_PROTOCOLS or "@" not in urlsplit(uri).netloc:
+        return uri, options
+    import aiohttp
+
+    parts = urlsplit(uri)
+    client_kwargs = dict(options.get("client_kwargs") or {})  # type: ignore[call-overload]
+    client_kwargs.setdefault("auth", aiohttp.BasicAuth(unquote(parts.username or ""), unquote(parts.password or "")))
+    clean = urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+    return clean, {**options, "client_kwargs": client_kwargs}
+
+
 # --- failures ------------------------------------------------------------------------------------
 
 
@@ -254,9 +270,9 @@ class Source:
     def __init__(self, uri: str, storage_options: Mapping[str, object] | None = None) -> None:
         self.uri = uri
         self.display_uri = redact(uri)
-        options = resolve_storage_options(uri, storage_options)
+        target, options = http_credentials_out_of_url(uri, resolve_storage_options(uri, storage_options))
         try:
-            self.fs, self.root = fsspec.core.url_to_fs(uri, **options)
+            self.fs, self.root = fsspec.core.url_to_fs(target, **options)
         except (ValueError, ImportError, TypeError) as exc:
             raise SourceError(f"cannot open source {self.display_uri!r}: {redact_text(str(exc))}") from exc
         self.root = self.root.rstrip("/")

@@ -12,6 +12,8 @@ import pytest
 
 from pipeline.build import BuildOptions, build_lake, sample_dir
 
+pytest_plugins = ["tests.servers"]  # loopback HTTP and S3 servers (file_server, moto_server, s3_env, s3_bucket)
+
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "openimages"
 
 BOX_HEADER = (
