@@ -14,10 +14,23 @@ import polars as pl
 from pipeline.build import BuildOptions, SelectionError, build_lake, sample_dir
 from pipeline.catalog import write_catalog
 from pipeline.datadict import render_data_dictionary
-from pipeline.errors import HeaderError, InputFormatError, LakeError, OilakeError, RejectLimitError, SourceError
+from pipeline.errors import (
+    AccessDeniedError,
+    FetchError,
+    HeaderError,
+    InputFormatError,
+    LakeError,
+    OilakeError,
+    RejectLimitError,
+    SourceError,
+    SourceNotFoundError,
+    SourceUnreachableError,
+)
+from pipeline.fetch import FetchOptions, fetch
 from pipeline.labels import UnknownClassError
 from pipeline.lake import Lake, open_lake
 from pipeline.lock import LakeLockedError, lake_lock
+from pipeline.official import parse_official_files
 from pipeline.releases import DEFAULT_KEEP, LakeLayout
 from pipeline.remote_lake import is_remote
 from pipeline.verify import verify_lake
@@ -121,6 +134,8 @@ def build(
         _fail(str(exc))
     except LakeLockedError as exc:
         _fail(str(exc), "wait for that build to finish; a lock left by a process that died is taken over automatically")
+    except (AccessDeniedError, SourceUnreachableError, SourceNotFoundError) as exc:
+        _fail(str(exc), _REMOTE_HINTS[type(exc)])
     except InputFormatError as exc:
         _fail(
             str(exc),
@@ -141,6 +156,68 @@ def build(
         click.echo(f"lake ready: {lake} (query it with `oilake sql --lake {lake}` or pipeline.open_lake)", err=True)
     else:
         click.echo(f"lake ready: {Path(lake).resolve()} (open {Path(lake) / 'lake.duckdb'} with DuckDB)", err=True)
+
+
+_REMOTE_HINTS: dict[type[OilakeError], str] = {
+    AccessDeniedError: (
+        "s3:// is read anonymously unless AWS credentials are configured (AWS_ACCESS_KEY_ID/AWS_PROFILE or "
+        "~/.aws); give them, or --storage-option anon=false / key=... secret=...; for http(s), put user:password@ "
+        "in the URL"
+    ),
+    SourceUnreachableError: (
+        "check the host and port in --source (for S3: AWS_ENDPOINT_URL or --storage-option endpoint_url=...) "
+        "and that the server is up"
+    ),
+    SourceNotFoundError: "the file was listed but could not be read: check that --source still holds it, and retry",
+}
+
+
+@cli.command("fetch")
+@click.option("--dest", required=True, help="Folder or fsspec URL (s3://...) to download the official files into.")
+@click.option("--only", default=None, help="Comma-separated families or tables, as for build (default: all).")
+@click.option("--splits", default=None, help="Comma-separated splits (train,validation,test); metadata always.")
+@click.option("--base-url", default=None, help="Download NAME from BASE_URL/NAME instead of its official URL.")
+@click.option(
+    "--file-list",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="A TSV in the format of official-files.tsv to use instead of the official list (a mirror's own list).",
+)
+@click.option("--workers", default=4, show_default=True, type=click.IntRange(min=1), help="Parallel transfers.")
+@click.option("--retries", default=5, show_default=True, type=click.IntRange(min=0), help="Retries per file.")
+@click.option("--storage-option", "storage_options", multiple=True, metavar="KEY=VALUE", help="fsspec option (DEST).")
+def fetch_command(
+    dest: str, only: str | None, splits: str | None, base_url: str | None, file_list: Path | None, workers: int,
+    retries: int, storage_options: tuple[str, ...],
+) -> None:  # fmt: skip
+    """Download the official files into DEST, verified against their size and md5; re-runs skip verified files."""
+    files = None
+    if file_list is not None:
+        try:
+            files = parse_official_files(file_list.read_text("utf-8"))
+        except (ValueError, OSError) as exc:
+            _fail(f"--file-list {file_list}: {exc}", "use the columns of pipeline/data/official-files.tsv")
+    options = FetchOptions(
+        dest=dest, only=_split_list(only), splits=_split_list(splits), base_url=base_url, files=files,
+        workers=workers, retries=retries, storage_options=_storage_options(storage_options) or None,
+    )  # fmt: skip
+    try:
+        summary = fetch(options)
+    except SelectionError as exc:
+        _fail(str(exc))
+    except FetchError as exc:
+        _fail(str(exc), "check --dest")
+    except OSError as exc:
+        _fail(f"cannot use --dest {dest}: {exc}", "check --dest and, for s3://, the credentials")
+    click.echo(summary.describe(), err=True)
+    failed = [r for r in summary.results if r.status == "failed"]
+    if failed:
+        listing = "\n".join(f"  {r.name}: {r.detail}" for r in failed)
+        _fail(
+            f"{len(failed)} file(s) not fetched:\n{listing}",
+            "run the same command again to retry (downloads resume); a file kept aside as .bad-md5 was "
+            "corrupt or changed on the server",
+        )
 
 
 def _layout(lake: Path) -> LakeLayout:
