@@ -141,10 +141,12 @@ def http_credentials_out_of_url(uri: str, options: dict[str, object]) -> tuple[s
     import aiohttp
 
     parts = urlsplit(uri)
-    client_kwargs = dict(options.get("client_kwargs") or {})  # type: ignore[call-overload]
-    client_kwargs.setdefault("auth", aiohttp.BasicAuth(unquote(parts.username or ""), unquote(parts.password or "")))
+    headers = dict(options.get("headers") or {})  # type: ignore[call-overload]
+    headers.setdefault(
+        "Authorization", aiohttp.encode_basic_auth(unquote(parts.username or ""), unquote(parts.password or ""))
+    )
     clean = urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
-    return clean, {**options, "client_kwargs": client_kwargs}
+    return clean, {**options, "headers": headers}  # aiohttp drops the header on a redirect to another host
 
 
 # --- failures ------------------------------------------------------------------------------------
@@ -209,7 +211,11 @@ def failure_kind(exc: BaseException) -> str:
 
 def _detail(exc: BaseException) -> str:
     """The root cause in a few words, URLs redacted."""
+    import aiohttp
+
     root = _chain(exc)[-1]
+    if isinstance(root, aiohttp.ClientResponseError):
+        return f"HTTP {root.status} {root.message}".strip()
     text = str(root).strip() or type(root).__name__
     return redact_text(text.splitlines()[0])
 
@@ -227,8 +233,9 @@ def source_error(exc: BaseException, url: str, official: OfficialFile, action: s
     if kind == "denied":
         return AccessDeniedError(f"access denied to {url}: {what} ({_detail(exc)})")
     if kind == "unreachable":
-        host = urlsplit(url).netloc.rpartition("@")[2] or url
-        return SourceUnreachableError(f"cannot connect to {host} to {action} {what}: {_detail(exc)}")
+        parts = urlsplit(url)
+        where = parts.netloc.rpartition("@")[2] if parts.scheme in HTTP_PROTOCOLS else f"the service holding {url}"
+        return SourceUnreachableError(f"cannot connect to {where} to {action} {what}: {_detail(exc)}")
     return SourceError(f"cannot {action} {url}: {what}: {_detail(exc)}")
 
 
@@ -379,7 +386,7 @@ class HashingReader:
             expected = f" of {file.size:,}" if file.size is not None else ""
             return InputFormatError(
                 f"{file.name}: truncated transfer from {self._url}: the connection was cut after "
-                f"{self.bytes_read:,}{expected} bytes ({_detail(exc)})"
+                f"{self.bytes_read:,}{expected} bytes were read"
             )
         return source_error(exc, self._url, file.official)
 

@@ -79,7 +79,7 @@ class FileServer:
     def start(self) -> FileServer:
         server = ThreadingHTTPServer((LOOPBACK, 0), _handler(self))
         server.daemon_threads = True
-        threading.Thread(target=server.serve_forever, name="oilake-test-http", daemon=True).start()
+        threading.Thread(target=server.serve_forever, args=(0.05,), name="oilake-test-http", daemon=True).start()
         self._server = server
         return self
 
