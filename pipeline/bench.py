@@ -56,6 +56,7 @@ class BenchOptions:
     repeat: int = 3
     query_budget: float = 60.0
     keep: bool = False
+    profile: bool = False
 
     def results_path(self) -> Path:
         if self.results is not None:
@@ -252,7 +253,69 @@ def run_build(folder: Path, lake: Path) -> dict[str, object]:
         "output_bytes": _folder_bytes(release),
         "tables": {name: info["rows"] for name, info in manifest["tables"].items()},
         "files": files,
+        "log": [[round(at, 3), line.rstrip()] for at, line in run.lines],
     }
+
+
+def profile_build(folder: Path, lake: Path, top: int = 25) -> dict[str, object]:
+    """Build again under py-spy (sampling, not blocking the build); the functions with the most samples."""
+    py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    if not Path(py_spy).exists():
+        return {"error": "py-spy is not installed (pip install py-spy, or the bench extra)"}
+    if lake.exists():
+        shutil.rmtree(lake)
+    raw = lake.parent / "profile.txt"
+    build = [sys.executable, "-m", "pipeline.cli", "build", "--source", str(folder), "--lake", str(lake)]
+    command = [py_spy, "record", "--rate", "100", "--format", "raw", "--nonblocking", "--subprocesses", "-o", str(raw)]
+    done = subprocess.run([*command, "--", *build, "--max-rejects", str(10**12)], capture_output=True, text=True)
+    if done.returncode != 0 or not raw.exists():
+        return {"error": f"py-spy failed ({done.returncode}): {done.stderr.strip()[-500:]}"}
+    summary = summarize_profile(raw.read_text(encoding="utf-8"), top)
+    raw.unlink()
+    shutil.rmtree(lake, ignore_errors=True)
+    return summary
+
+
+_FRAME = re.compile(r"^(.*) \((.*?)(?::\d+)?\)$")
+
+
+def _frame_name(frame: str) -> str:
+    """``func (/x/site-packages/pyarrow/parquet/core.py:1225)`` → ``func (pyarrow/parquet/core.py)``."""
+    found = _FRAME.match(frame)
+    if not found:
+        return frame
+    function, path = found.groups()
+    if "site-packages/" in path:
+        path = path.split("site-packages/", 1)[1]
+    elif "/pipeline/" in path:
+        path = "pipeline/" + path.rsplit("/pipeline/", 1)[1]
+    else:
+        path = path.rsplit("/", 1)[-1]
+    return f"{function} ({path})"
+
+
+def summarize_profile(raw: str, top: int = 25) -> dict[str, object]:
+    """py-spy raw stacks (``frame;frame;... count``) → the top functions by own samples, and the
+    project's functions (``pipeline/``) by inclusive samples. Shares are of all samples of busy threads."""
+    inclusive: dict[str, int] = {}
+    own: dict[str, int] = {}
+    total = 0
+    for line in raw.splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        samples = int(count)
+        total += samples
+        frames = [_frame_name(frame) for frame in stack.split(";")]
+        for frame in {f for f in frames if "(pipeline/" in f}:
+            inclusive[frame] = inclusive.get(frame, 0) + samples
+        own[frames[-1]] = own.get(frames[-1], 0) + samples
+
+    def ranked(counts: dict[str, int]) -> list[dict[str, object]]:
+        best = sorted(counts.items(), key=lambda item: -item[1])[:top]
+        return [{"function": name, "share": count / total} for name, count in best]
+
+    return {"samples": total, "inclusive": ranked(inclusive), "own": ranked(own)}
 
 
 def _folder_bytes(folder: Path) -> int:
@@ -499,6 +562,10 @@ def run_bench(options: BenchOptions) -> dict[str, object]:
     build = run_build(folder, lake)
     engines = run_engines(files, options.engines, work / "engines", int(machine["ram_bytes"]))
     queries = run_queries(folder, lake, options.repeat, options.query_budget)
+    profile = None
+    if options.profile:
+        log("bench profile: the build again under py-spy")
+        profile = profile_build(folder, work / "profiled-lake")
     families = family_summary(build, engines, files)
     total = total_summary(build, engines, families)
     results = {
@@ -518,6 +585,7 @@ def run_bench(options: BenchOptions) -> dict[str, object]:
         "total": total,
         "queries": queries,
         "targets": evaluate_targets(options.scale if options.source is None else None, total, queries),
+        "profile": profile,
         "seconds": time.perf_counter() - started,
     }
     path = options.results_path()

@@ -150,6 +150,44 @@ def _query_rows(results: dict) -> list[list[str]]:
     return rows
 
 
+def _profile_lines(results: dict) -> list[str]:
+    """The build's log with timestamps, and the py-spy profile when the run was made with ``--profile``."""
+    out = ["## Where the build's time goes", ""]
+    log = results["build"].get("log") or []
+    if log:
+        out += [
+            "<details><summary>Build log, seconds since the process started</summary>",
+            "",
+            "```",
+            *[f"{at:8.2f}  {line}" for at, line in log],
+            "```",
+            "",
+            "</details>",
+            "",
+        ]
+    profile = results.get("profile")
+    if not profile:
+        out += ["No profile in this run (`oilake bench --profile` builds once more under py-spy).", ""]
+    elif profile.get("error"):
+        out += [f"Profile not taken: {profile['error']}", ""]
+    else:
+        out += [
+            f"py-spy, 100 samples/s over every busy thread ({profile['samples']:,} samples) of a second, identical "
+            "build: the project's functions by inclusive share (time in them and what they call), and all "
+            "functions by own share (time in their own code, native code included in the Python caller).",
+            "",
+            *_table(
+                ["inclusive", "function", "own", "function "],
+                [
+                    [f"{a['share']:.1%}", f"`{a['function']}`", f"{b['share']:.1%}", f"`{b['function']}`"]
+                    for a, b in zip(profile["inclusive"], profile["own"], strict=False)
+                ],
+            ),
+            "",
+        ]
+    return out
+
+
 def _run_summary(path: Path, results: dict) -> list[str]:
     total, targets = results["total"], {t["name"]: t for t in results["targets"]}
     query = targets["query_speedup"]["value"]
@@ -272,6 +310,7 @@ def render(results: dict, path: Path, report_dir: Path) -> str:
         *_table(RUNS_HEADER, [_run_summary(p, r) for p, r in runs]),
         "",
     ]
+    out += _profile_lines(results)
     notes = folder / NOTES
     if notes.exists():
         out += ["## Notes", "", notes.read_text(encoding="utf-8").strip(), ""]

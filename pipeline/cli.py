@@ -443,9 +443,10 @@ def image_list_command(
 @click.option("--seed", type=int, default=0, show_default=True, help="Generator seed.")
 @click.option("--repeat", type=click.IntRange(min=1), default=3, show_default=True, help="Runs per query.")
 @click.option("--keep", is_flag=True, help="Keep the benchmark lake in WORK.")
+@click.option("--profile", is_flag=True, help="Also build once more under py-spy and report where the time goes.")
 def bench_command(
     scale: float, data: Path | None, source: Path | None, work: Path, engines: str, output: Path,
-    results: Path | None, seed: int, repeat: int, keep: bool,
+    results: Path | None, seed: int, repeat: int, keep: bool, profile: bool,
 ) -> None:  # fmt: skip
     """Benchmark the build against bare DuckDB, Polars and pandas, and lake queries against raw CSV."""
     from pipeline.bench import ENGINES, BenchOptions, run_bench
@@ -456,7 +457,7 @@ def bench_command(
         raise click.BadParameter(f"unknown engine(s) {', '.join(unknown)}; known: {', '.join(ENGINES)}")
     options = BenchOptions(
         scale=scale, data=data, work=work, engines=chosen, output=output, results=results, source=source,
-        seed=seed, repeat=repeat, keep=keep,
+        seed=seed, repeat=repeat, keep=keep, profile=profile,
     )  # fmt: skip
     try:
         run_bench(options)

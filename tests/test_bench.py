@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from pipeline.bench import ENGINES, InputFile, pandas_skip_reason, run_engine
+from pipeline.bench import ENGINES, InputFile, pandas_skip_reason, run_engine, summarize_profile
 from pipeline.bench_queries import QUERIES, compare, open_raw
 from pipeline.build import BuildOptions, build_lake, sample_dir
 from pipeline.cli import cli
@@ -120,6 +120,7 @@ def test_markdown_renders_every_number(bench_run: tuple[dict, str, Path]) -> Non
     assert f"{results['total']['ratio']:.2f}×" in markdown
     assert "Hand-written notes go here." in markdown
     assert f"`{results_path.name}`" in markdown  # the table of all runs
+    assert "Build log" in markdown and "publish" in markdown
 
 
 def test_raw_views_equal_the_lake(tmp_path: Path) -> None:
@@ -164,3 +165,15 @@ def test_raw_views_with_only_some_files(tmp_path: Path) -> None:
     assert raw.execute("select count(*) from masks").fetchall() == [(0,)]
     assert raw.execute("select count(*) from class_stats where boxes > 0").fetchall()[0][0] > 0
     raw.close()
+
+
+def test_summarize_profile() -> None:
+    raw = (
+        "<module> (/w/pipeline/cli.py:3);build_lake (/w/pipeline/build.py:10);_parse (/w/pipeline/csv_reader.py:9) 6\n"
+        "<module> (/w/pipeline/cli.py:3);build_lake (/w/pipeline/build.py:12);write (/v/site-packages/pyarrow/x.py:1) 4\n"
+    )
+    summary = summarize_profile(raw, top=3)
+    assert summary["samples"] == 10
+    assert summary["own"][0] == {"function": "_parse (pipeline/csv_reader.py)", "share": 0.6}
+    assert summary["own"][1] == {"function": "write (pyarrow/x.py)", "share": 0.4}
+    assert {i["function"]: i["share"] for i in summary["inclusive"]}["build_lake (pipeline/build.py)"] == 1.0
