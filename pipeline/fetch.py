@@ -372,11 +372,12 @@ class _Fetcher:
             raise _Transient(f"request failed: {exc}") from exc
         try:
             start, total = self.check_response(response, official, shown, offset)
-            if start is None:  # the part already holds the whole file
-                return 0
-            return self.receive(response, part, start, total, official)
-        finally:
-            response.release_conn()
+            received = 0 if start is None else self.receive(response, part, start, total, official)
+        except BaseException:
+            response.close()  # not read to the end: the connection cannot be reused
+            raise
+        response.release_conn()
+        return received
 
     def check_response(
         self, response: urllib3.BaseHTTPResponse, official: OfficialFile, shown: str, offset: int
@@ -414,7 +415,7 @@ class _Fetcher:
             out.seek(start)
             out.truncate()
             try:
-                for chunk in response.stream(CHUNK):
+                while chunk := response.read1(CHUNK):  # what has arrived: a cut loses nothing received
                     if self.stop.is_set():
                         raise _Failed("interrupted")
                     out.write(chunk)
