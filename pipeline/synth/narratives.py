@@ -1,0 +1,221 @@
+"""Localized narratives (JSON lines): captions, timed utterances and mouse traces, ~32 KB a narrative.
+
+Numbers are written as Python's ``json.dumps`` writes them (``0.8606``, ``-0.007``, ``12.5``), with the
+published ``", "`` and ``": "`` separators. A trace point is three ``take``s from tables that hold the
+JSON around the numbers, so a narrative's traces are one contiguous slice of the joined points.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from functools import cache, partial
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from pipeline.synth import text
+from pipeline.synth.core import Chunk, Group, Output, Task, image_ids, official
+from pipeline.synth.plan import SPLIT_KEY, cuts, file_rows, rows_of, spread, stream, universe, zipf_cdf
+from pipeline.synth.vocab import CAPTION_WORDS
+
+CHUNK_NARRATIVES = 1_000
+DATASET = {"train": "open_images_train_v6", "validation": "open_images_validation", "test": "open_images_test"}
+MEAN_WORDS = 36  # caption length in words
+MEAN_POINTS = 770  # trace points per narrative (~32 KB with the caption)
+EMPTY_TRACES = 0.005
+ANNOTATORS = 211  # prime: (first + 37 · k) mod 211 differs for the k narratives of an image
+COORD_OFFSET = 200  # trace coordinate codes: round(v · 10⁴) + 200, v in [-0.02, 1.02]
+COORD_CODES = 10_401
+MAX_MS = 300_000
+
+
+@cache
+def _word_table() -> pa.StringArray:
+    """Tokens ``code = word · 16 + capital · 8 + sentence end · 4 + space · 2``: ``word``, ``Word.`` …,
+    followed by a space when ``space``."""
+    values = []
+    for word in CAPTION_WORDS:
+        for capital in (False, True):
+            for end in (False, True):
+                shown = (word[0].upper() + word[1:] if capital else word) + ("." if end else "")
+                values += [shown, shown, shown + " ", shown + " "]
+    return text.table(values)
+
+
+@cache
+def _time_table() -> pa.StringArray:
+    """``repr(ms / 1000)`` for every millisecond up to ``MAX_MS``."""
+    return text.table([repr(ms / 1000) for ms in range(MAX_MS + 1)])
+
+
+@cache
+def _point_tables() -> tuple[pa.StringArray, pa.StringArray, pa.StringArray]:
+    """x (``{"x": X, "y": ``, a segment's first point with ``[``), y (``Y, "t": ``) and t (``T}, ``,
+    ``T}], `` at a segment end, ``T}]`` at the trace end) tables."""
+    numbers = [repr((c - COORD_OFFSET) / 10_000) for c in range(COORD_CODES)]
+    xs = [f'{p}{{"x": {v}, "y": ' for p in ("", "[") for v in numbers]
+    ys = [f'{v}, "t": ' for v in numbers]
+    times = pc.binary_join_element_wise(_time_table(), "}", "")
+    ts = pa.concat_arrays([pc.binary_join_element_wise(times, end, "") for end in (", ", "], ", "]")])
+    return text.table(xs), text.table(ys), ts
+
+
+def _segment_cumsum(values: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Cumulative sums of ``values`` restarting at each group of ``counts[i]`` consecutive elements."""
+    total = np.cumsum(values)
+    before = np.concatenate([np.zeros(1, total.dtype), total])[_offsets(counts)[:-1]]
+    return total - np.repeat(before, counts)
+
+
+def _ends(strings: pa.StringArray) -> np.ndarray:
+    """Cumulative byte lengths of ``strings``."""
+    offsets = text.offsets_of(strings)
+    return (offsets[1:] - offsets[0]).astype(np.int64)
+
+
+def _offsets(counts: np.ndarray) -> np.ndarray:
+    out = np.zeros(len(counts) + 1, np.int64)
+    np.cumsum(counts, out=out[1:])
+    return out
+
+
+def _captions(rng: np.random.Generator, n: int) -> tuple[pa.StringArray, pa.StringArray, np.ndarray]:
+    """(caption per narrative, utterance texts, utterances per narrative)."""
+    words = np.maximum(3, rng.poisson(MEAN_WORDS, n))
+    owner = np.repeat(np.arange(n), words)
+    starts = _offsets(words)
+    last = np.zeros(len(owner), bool)
+    last[starts[1:] - 1] = True
+    end = (rng.random(len(owner)) < 0.1) | last
+    capital = np.zeros(len(owner), bool)
+    capital[starts[:-1]] = True
+    capital[1:] |= end[:-1] & ~last[:-1]
+    word = np.searchsorted(_word_cdf(), rng.random(len(owner)))
+    utterance_last = (rng.random(len(owner)) < 0.45) | last
+    base = word * 16 + capital * 8 + end * 4
+    caption_tokens = text.pick(_word_table(), base + ~last * 2)
+    utterance_tokens = text.pick(_word_table(), base + ~utterance_last * 2)
+    token_ends = _ends(caption_tokens)
+    captions = text.from_slices(text.data_of(caption_tokens), np.concatenate([[0], token_ends[starts[1:] - 1]]))
+    cut = np.flatnonzero(utterance_last)
+    utterance_ends = _ends(utterance_tokens)[cut]
+    utterances = text.from_slices(text.data_of(utterance_tokens), np.concatenate([[0], utterance_ends]))
+    per_narrative = np.bincount(owner[cut], minlength=n)
+    return captions, utterances, per_narrative
+
+
+@cache
+def _word_cdf() -> np.ndarray:
+    return zipf_cdf(len(CAPTION_WORDS), 0.8)
+
+
+def _timed_captions(rng: np.random.Generator, utterances: pa.StringArray, per_narrative: np.ndarray,
+                    start_ms: np.ndarray) -> pa.StringArray:  # fmt: skip
+    """``{"utterance": …, "start_time": …, "end_time": …}, …`` per narrative."""
+    owner = np.repeat(np.arange(len(per_narrative)), per_narrative)
+    duration = rng.integers(200, 1200, len(owner))
+    gap = rng.integers(0, 300, len(owner))
+    end = np.minimum(start_ms[owner] + _segment_cumsum(gap + duration, per_narrative), MAX_MS)
+    begin = np.maximum(end - duration, 0)
+    times = _time_table()
+    elements = text.join(
+        ['{"utterance": "', utterances, '", "start_time": ', text.pick(times, begin), ', "end_time": ',
+         text.pick(times, end), "}"]
+    )  # fmt: skip
+    listed = pa.ListArray.from_arrays(pa.array(_offsets(per_narrative), pa.int32()), elements)
+    return pc.binary_join(listed, ", ")
+
+
+def _traces(rng: np.random.Generator, n: int, start_ms: np.ndarray) -> pa.StringArray:
+    """``[{"x": …, "y": …, "t": …}, …], […]`` per narrative (empty for a few)."""
+    points = np.maximum(20, rng.gamma(4.0, MEAN_POINTS / 4.0, n)).astype(np.int64)
+    points[rng.random(n) < EMPTY_TRACES] = 0
+    owner = np.repeat(np.arange(n), points)
+    offsets = _offsets(points)
+    starts = offsets[:-1][points > 0]
+    total = len(owner)
+    segment_start = rng.random(total) < 1.5 / np.maximum(points[owner], 1)
+    segment_start[starts] = True
+    last = np.zeros(total, bool)
+    last[offsets[1:][points > 0] - 1] = True
+    segment_end = np.append(segment_start[1:], True) | last
+    xy = np.empty((total, 2), np.int64)
+    for axis in range(2):
+        steps = rng.normal(0, 0.012, total)
+        steps[starts] = rng.uniform(0.1, 0.9, len(starts))
+        walk = _segment_cumsum(steps, points) + 0.02
+        reflected = 1.04 - np.abs(walk % 2.08 - 1.04)  # into [0, 1.04]: v in [-0.02, 1.02]
+        xy[:, axis] = np.round(reflected * 10_000).astype(np.int64)
+    step_ms = rng.integers(15, 60, total) + segment_start * rng.integers(200, 900, total)
+    step_ms[starts] = start_ms[points > 0]
+    t = np.minimum(_segment_cumsum(step_ms, points), MAX_MS)
+    variant = np.where(last, 2, np.where(segment_end, 1, 0))
+    x_table, y_table, t_table = _point_tables()
+    joined = text.join(
+        [text.pick(x_table, xy[:, 0].clip(0, COORD_CODES - 1) + segment_start * COORD_CODES),
+         text.pick(y_table, xy[:, 1].clip(0, COORD_CODES - 1)), text.pick(t_table, t + variant * (MAX_MS + 1))]
+    )  # fmt: skip
+    bounds = np.concatenate([[0], _ends(joined)])[offsets]
+    return text.from_slices(text.data_of(joined), bounds)
+
+
+def narrative_lines(rng: np.random.Generator, split: str, ids: np.ndarray, counts: np.ndarray) -> pa.StringArray:
+    """``counts[i]`` narratives on image ``ids[i]``, one JSON line each."""
+    n = int(counts.sum())
+    image = np.repeat(np.arange(len(ids)), counts)
+    rank = np.arange(n) - np.repeat(_offsets(counts)[:-1], counts)
+    annotator = text.integers((rng.integers(0, ANNOTATORS, len(ids))[image] + 37 * rank) % ANNOTATORS)
+    start_ms = rng.integers(0, 1500, n)
+    captions, utterances, per_narrative = _captions(rng, n)
+    timed = _timed_captions(rng, utterances, per_narrative, start_ms)
+    traces = _traces(rng, n, start_ms + rng.integers(0, 500, n))
+    dataset = DATASET[split]
+    image_id = image_ids(ids[image])
+    voice = text.join([f"{dataset}/{dataset}_", annotator, "_", image_id, ".ogg"])
+    return text.join(
+        [f'{{"dataset_id": "{dataset}", "image_id": "', image_id, '", "annotator_id": ', annotator,
+         ', "caption": "', captions, '", "timed_caption": [', timed, '], "traces": [', traces,
+         '], "voice_recording": "', voice, '"}\n']
+    )  # fmt: skip
+
+
+def _chunk(seed: int, split: str, block: int, lo: int, ids: np.ndarray, counts: np.ndarray, first: int,
+           shards: list[tuple[str, int, int]]) -> Chunk:  # fmt: skip
+    """Narratives ``first ..`` of the split; ``shards`` are (file, first row, end row) in split order."""
+    rows = narrative_lines(stream(seed, 13, SPLIT_KEY[split], block, lo), split, ids, counts)
+    out: Chunk = {}
+    end = first + len(rows)
+    for name, lo_row, hi_row in shards:
+        a, b = max(first, lo_row), min(end, hi_row)
+        if a < b:
+            out[name] = (text.data_of(rows.slice(a - first, b - a)), b - a)
+    return out
+
+
+def group(seed: int, split: str, scale: float) -> Group:
+    """The narratives of a split (train: ten shards, consecutive in ImageID order)."""
+    outputs = []
+    bounds = []
+    row = 0
+    for file in official("narratives", split):
+        rows = file_rows(file, scale)
+        outputs.append(Output(file, rows, b""))
+        bounds.append((file.name, row, row + rows))
+        row += rows
+
+    def tasks(wanted: frozenset[str]) -> Iterator[Task]:
+        world = universe(seed, split, scale)
+        total = rows_of("narratives", split, scale)
+        shards = [b for b in bounds if b[0] in wanted]
+        for k in range(world.blocks):
+            block = world.block(k)
+            ids = block.boxable_ids
+            counts = spread(stream(seed, 12, SPLIT_KEY[split], k), len(ids), world.block_rows(total, k, True), 1.0)
+            first = world.cum_rows(total, k, True)
+            for lo, hi in cuts(counts, CHUNK_NARRATIVES):
+                start = first + int(counts[:lo].sum())
+                if any(a < start + counts[lo:hi].sum() and start < b for _, a, b in shards):
+                    yield partial(_chunk, seed, split, k, lo, ids[lo:hi], counts[lo:hi], start, shards)
+
+    return Group(f"narratives/{split}", tuple(outputs), tasks)
