@@ -13,7 +13,7 @@ BENCH_STAMP := $(VENV)/.bench-stamp
 
 QUERY  ?=
 
-.PHONY: build-lake test lint docs sql bench clean
+.PHONY: build-lake test lint docs sql bench synth clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,9 @@ build-lake: $(STAMP) ## Build LAKE (default ./lake) from SOURCE (default: the bu
 $(BENCH_STAMP): $(STAMP) pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[dev,bench]"
 	touch $(BENCH_STAMP)
+
+synth: $(STAMP) ## Write synthetic V6 files at SCALE (default 0.01) into DEST (default synth-SCALE)
+	$(BIN)/oilake synth --scale $(SCALE) --dest "$(or $(DEST),synth-$(SCALE))" $(ARGS)
 
 bench: $(BENCH_STAMP) ## Benchmark at SCALE (default 0.01): BENCHMARKS.md and benchmarks/results-scale-SCALE.json
 	$(BIN)/oilake bench --scale $(SCALE) $(ARGS)
