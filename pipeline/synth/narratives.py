@@ -16,12 +16,15 @@ import pyarrow.compute as pc
 
 from pipeline.synth import text
 from pipeline.synth.core import Chunk, Group, Output, Task, image_ids, official
-from pipeline.synth.plan import SPLIT_KEY, cuts, file_rows, rows_of, spread, stream, universe, zipf_cdf
-from pipeline.synth.vocab import CAPTION_WORDS
+from pipeline.synth.plan import SPLIT_KEY, cuts, file_rows, rows_of, spread, stream, universe
+from pipeline.synth.vocab import CAPTION_PHRASES
 
 CHUNK_NARRATIVES = 1_000
 DATASET = {"train": "open_images_train_v6", "validation": "open_images_validation", "test": "open_images_test"}
-MEAN_WORDS = 36  # caption length in words
+MEAN_SENTENCES = 2.4  # ~36 words a caption
+PHRASES = CAPTION_PHRASES[0] + CAPTION_PHRASES[1] + CAPTION_PHRASES[2]
+_KIND_SIZES = np.cumsum([0, *(len(k) for k in CAPTION_PHRASES)])
+PHRASE_KINDS = np.stack([_KIND_SIZES[:-1], _KIND_SIZES[1:]], axis=1)  # [first, end) code of each kind
 MEAN_POINTS = 770  # trace points per narrative (~32 KB with the caption)
 EMPTY_TRACES = 0.005
 ANNOTATORS = 211  # prime: (first + 37 · k) mod 211 differs for the k narratives of an image
@@ -31,16 +34,9 @@ MAX_MS = 300_000
 
 
 @cache
-def _word_table() -> pa.StringArray:
-    """Tokens ``code = word · 16 + capital · 8 + sentence end · 4 + space · 2``: ``word``, ``Word.`` …,
-    followed by a space when ``space``."""
-    values = []
-    for word in CAPTION_WORDS:
-        for capital in (False, True):
-            for end in (False, True):
-                shown = (word[0].upper() + word[1:] if capital else word) + ("." if end else "")
-                values += [shown, shown, shown + " ", shown + " "]
-    return text.table(values)
+def _phrase_table() -> pa.StringArray:
+    """Caption phrases ``code = phrase · 4 + sentence end · 2 + space``: ``a man``, ``a man.``, ``a man ``…"""
+    return text.table([p + e + s for p in PHRASES for e in ("", ".") for s in ("", " ")])
 
 
 @cache
@@ -81,33 +77,34 @@ def _offsets(counts: np.ndarray) -> np.ndarray:
 
 
 def _captions(rng: np.random.Generator, n: int) -> tuple[pa.StringArray, pa.StringArray, np.ndarray]:
-    """(caption per narrative, utterance texts, utterances per narrative)."""
-    words = np.maximum(3, rng.poisson(MEAN_WORDS, n))
-    owner = np.repeat(np.arange(n), words)
-    starts = _offsets(words)
+    """(caption per narrative, utterance texts, utterances per narrative).
+
+    A sentence is an opener, an object, then 0-3 (connector, object) pairs: "In this image we can see a
+    man and a car on the left side a building." Utterances are one or two phrases.
+    """
+    sentences = 1 + rng.poisson(MEAN_SENTENCES - 1, n)
+    pairs = rng.integers(0, 4, int(sentences.sum()))
+    per_sentence = 2 + 2 * pairs
+    position = np.arange(int(per_sentence.sum())) - np.repeat(_offsets(per_sentence)[:-1], per_sentence)
+    kind = np.where(position == 0, 0, np.where(position % 2 == 1, 1, 2))  # opener, object, connector
+    low, high = PHRASE_KINDS[kind, 0], PHRASE_KINDS[kind, 1]
+    phrase = low + (rng.random(len(kind)) * (high - low)).astype(np.int64)
+    sentence_end = np.zeros(len(kind), bool)
+    sentence_end[_offsets(per_sentence)[1:] - 1] = True
+    tokens = np.bincount(np.repeat(np.arange(n), sentences), weights=per_sentence, minlength=n).astype(np.int64)
+    owner = np.repeat(np.arange(n), tokens)
+    starts = _offsets(tokens)
     last = np.zeros(len(owner), bool)
     last[starts[1:] - 1] = True
-    end = (rng.random(len(owner)) < 0.1) | last
-    capital = np.zeros(len(owner), bool)
-    capital[starts[:-1]] = True
-    capital[1:] |= end[:-1] & ~last[:-1]
-    word = np.searchsorted(_word_cdf(), rng.random(len(owner)))
-    utterance_last = (rng.random(len(owner)) < 0.45) | last
-    base = word * 16 + capital * 8 + end * 4
-    caption_tokens = text.pick(_word_table(), base + ~last * 2)
-    utterance_tokens = text.pick(_word_table(), base + ~utterance_last * 2)
+    utterance_last = (rng.random(len(owner)) < 0.7) | last
+    base = phrase * 4 + sentence_end * 2
+    caption_tokens = text.pick(_phrase_table(), base + ~last)
+    utterance_tokens = text.pick(_phrase_table(), base + ~utterance_last)
     token_ends = _ends(caption_tokens)
     captions = text.from_slices(text.data_of(caption_tokens), np.concatenate([[0], token_ends[starts[1:] - 1]]))
     cut = np.flatnonzero(utterance_last)
-    utterance_ends = _ends(utterance_tokens)[cut]
-    utterances = text.from_slices(text.data_of(utterance_tokens), np.concatenate([[0], utterance_ends]))
-    per_narrative = np.bincount(owner[cut], minlength=n)
-    return captions, utterances, per_narrative
-
-
-@cache
-def _word_cdf() -> np.ndarray:
-    return zipf_cdf(len(CAPTION_WORDS), 0.8)
+    utterances = text.from_slices(text.data_of(utterance_tokens), np.concatenate([[0], _ends(utterance_tokens)[cut]]))
+    return captions, utterances, np.bincount(owner[cut], minlength=n)
 
 
 def _timed_captions(rng: np.random.Generator, utterances: pa.StringArray, per_narrative: np.ndarray,

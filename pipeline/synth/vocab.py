@@ -119,12 +119,15 @@ def author_table() -> tuple[tuple[str, str], ...]:
     return (*AUTHORS, *generated)
 
 
-# Caption words: short sentences of the Localized Narratives style.
-CAPTION_WORDS = (
-    "in", "this", "image", "we", "can", "see", "a", "the", "and", "there", "is", "are", "on", "of", "at",
-    "left", "right", "side", "background", "top", "bottom", "center", "picture", "I", "it", "looks", "like",
-    "some", "few", "objects", "people", "person", "man", "woman", "standing", "sitting", "holding", "wearing",
-    "building", "tree", "trees", "sky", "road", "car", "table", "wall", "window", "floor", "grass", "plant",
-    "light", "lights", "dark", "blurry", "white", "black", "blue", "green", "red", "behind", "near", "front",
-    "with", "to", "its", "his", "her", "they", "also", "here", "two", "three", "group", "glass", "bottle",
+# Caption phrases in the Localized Narratives style: (openers, objects, connectors).
+CAPTION_PHRASES: tuple[tuple[str, ...], ...] = (
+    ("In this image we can see", "In this picture I can see", "Here we can see", "In the center of the image there is",
+     "This is an image of", "In the front we can see", "I can see", "We can see", "In this image I can see"),
+    ("a man", "a woman", "people", "a person", "a group of people", "a car", "a building", "some trees", "the sky",
+     "a table", "a chair", "a dog", "a cat", "a plant", "flowers", "a road", "a wall", "a window", "some objects",
+     "a guitar", "a bottle", "a glass", "a board", "poles", "lights", "grass", "clouds", "a boy", "a girl",
+     "a vehicle", "a few bags", "a bicycle", "food on a plate", "a toy", "the water", "a house", "a bench"),
+    ("and", "on the left side", "on the right side", "in the background", "at the top of the image there is",
+     "at the bottom we can see", "behind him there is", "beside her there is", "holding", "wearing", "and also",
+     "near to", "in front of", "on the floor there is", "we can also see"),
 )  # fmt: skip
