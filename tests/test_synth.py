@@ -1,0 +1,354 @@
+"""``oilake synth``: row counts, determinism, realism, reuse, and the synth → build scale smoke test."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from pathlib import Path
+
+import polars as pl
+import pytest
+from click.testing import CliRunner
+
+from pipeline.build import SelectionError, sample_dir
+from pipeline.cli import cli
+from pipeline.official import official_files
+from pipeline.schema import all_schemas
+from pipeline.synth import SynthError, SynthReport, synthesize
+from tests.conftest import build, query
+
+SCALE = 0.001
+PERSON, MAN, WOMAN, CLOTHING = "/m/01g317", "/m/04yx4", "/m/03bt1vf", "/m/09j2d"
+HEX_ID = re.compile(r"^[0-9a-f]{16}$")
+CLICKS = re.compile(r"^(?:[01]\.\d{5} [01]\.\d{5} [01])(?:;[01]\.\d{5} [01]\.\d{5} [01])*$")
+SHARDS = [f"open_images_train_v6_localized_narratives-{i:05d}-of-00010.jsonl" for i in range(10)]
+
+# Rows per generated file at scale 0.001 (official V6 rows × 0.001, rounded half up).
+ROWS_AT_SCALE = {
+    "oidv6-train-images-with-labels-with-rotation.csv": 9011,
+    "train-images-boxable-with-rotation.csv": 1743,
+    "validation-images-with-rotation.csv": 42,
+    "test-images-with-rotation.csv": 125,
+    "oidv6-train-annotations-bbox.csv": 14610,
+    "validation-annotations-bbox.csv": 304,
+    "test-annotations-bbox.csv": 937,
+    "train-annotations-object-segmentation.csv": 2687,
+    "validation-annotations-object-segmentation.csv": 25,
+    "test-annotations-object-segmentation.csv": 74,
+    "oidv6-train-annotations-vrd.csv": 3174,
+    "oidv6-validation-annotations-vrd.csv": 27,
+    "oidv6-test-annotations-vrd.csv": 83,
+    "oidv6-train-annotations-human-imagelabels.csv": 57524,
+    "validation-annotations-human-imagelabels.csv": 595,
+    "test-annotations-human-imagelabels.csv": 1800,
+    "train-annotations-human-imagelabels-boxable.csv": 8762,
+    "validation-annotations-human-imagelabels-boxable.csv": 248,
+    "test-annotations-human-imagelabels-boxable.csv": 745,
+    "train-annotations-machine-imagelabels.csv": 164820,
+    "validation-annotations-machine-imagelabels.csv": 681,
+    "test-annotations-machine-imagelabels.csv": 2061,
+    "open_images_validation_localized_narratives.jsonl": 42,
+    "open_images_test_localized_narratives.jsonl": 126,
+    "train-image-ids-with-human-parts-and-mammal-boxes.txt": 95,
+    **dict(zip(SHARDS, [50, 51, 51, 50, 51, 51, 50, 51, 51, 51], strict=True)),  # 507 in all
+}
+# Lake rows after `oilake build` of that data: -boxable files are duplicates of their full files.
+TABLE_ROWS = {
+    "images": 9011 + 42 + 125,
+    "boxes": 14610 + 304 + 937,
+    "masks": 2687 + 25 + 74,
+    "relationships": 3174 + 27 + 83,
+    "image_labels": 57524 + 595 + 1800 + 164820 + 681 + 2061,
+    "narratives": 507 + 42 + 126,
+    "human_parts_images": 95,
+    "classes": 19995,  # 19,994 described MIDs (the 601 boxable among them) + the root
+    "hierarchy": 685,
+    "class_ancestors": 920,
+    "class_parts": 38,
+    "class_paths": 670,
+    "attributes": 5,
+    "relationship_names": 10,
+    "relationship_triplets": 329,
+}
+
+
+@pytest.fixture(scope="module")
+def synth(tmp_path_factory: pytest.TempPathFactory) -> SynthReport:
+    """Every family at scale 0.001 (about 40 MB), generated once for the module."""
+    return synthesize(tmp_path_factory.mktemp("synth") / "data", SCALE, seed=0, progress=False)
+
+
+def read(report: SynthReport, name: str) -> pl.DataFrame:
+    return pl.read_csv(report.dest / name, infer_schema=False).with_columns(pl.all().fill_null(""))
+
+
+def lines(report: SynthReport, name: str) -> list[str]:
+    return (report.dest / name).read_text(encoding="utf-8").splitlines()
+
+
+def image_ids(report: SynthReport, name: str) -> list[str]:
+    if name.endswith(".jsonl"):
+        return [json.loads(line)["image_id"] for line in lines(report, name)]
+    if name.endswith(".txt"):
+        return lines(report, name)
+    return read(report, name).get_column("ImageID").to_list()
+
+
+def per_split_files(report: SynthReport) -> list[str]:
+    return [f.name for f in report.files if f.split is not None]
+
+
+# ---------------------------------------------------------------------------- row counts
+
+
+def test_rows_per_file_are_official_rows_times_scale(synth: SynthReport) -> None:
+    written = {f.name: f.rows for f in synth.files if f.split is not None}
+    assert written == ROWS_AT_SCALE
+    for official in official_files():
+        if official.split is not None and official.rows is not None:  # the counts the file list gives
+            assert written[official.name] == int(official.rows * SCALE + 0.5), official.name
+    for file in synth.files:  # the reported rows are the rows in the file
+        if file.name.endswith(".csv") and file.split is not None:
+            assert len(read(synth, file.name)) == file.rows, file.name
+        elif file.split is not None:
+            assert len(lines(synth, file.name)) == file.rows, file.name
+        assert (synth.dest / file.name).stat().st_size == file.bytes
+
+
+def test_rows_by_table(synth: SynthReport) -> None:
+    assert synth.rows_by_table() == TABLE_ROWS
+
+
+def test_every_file_has_at_least_one_row(tmp_path: Path) -> None:
+    report = synthesize(tmp_path / "tiny", 1e-7, only=["boxes", "narratives", "images"], progress=False)
+    assert {f.rows for f in report.files} == {1}
+    assert len(report.files) == 3 + 12 + 4
+
+
+def test_metadata_files_are_the_bundled_genuine_copies(synth: SynthReport) -> None:
+    for file in synth.files:
+        if file.split is None:
+            assert (synth.dest / file.name).read_bytes() == (sample_dir() / file.name).read_bytes()
+
+
+# ---------------------------------------------------------------------------- determinism
+
+
+def _bytes(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.name != "_synth.json"}
+
+
+def test_same_seed_same_bytes_other_seed_other_bytes(tmp_path: Path) -> None:
+    report = synthesize(tmp_path / "a", 0.0003, seed=7, progress=False)
+    first = _bytes(report.dest)
+    again = _bytes(synthesize(tmp_path / "b", 0.0003, seed=7, progress=False).dest)
+    other = _bytes(synthesize(tmp_path / "c", 0.0003, seed=8, progress=False).dest)
+    assert first == again
+    assert first.keys() == other.keys()
+    generated = per_split_files(report)
+    assert len(generated) == 35
+    assert all(first[n] != other[n] for n in generated)
+
+
+def test_a_family_is_the_same_whether_generated_alone_or_with_others(tmp_path: Path, synth: SynthReport) -> None:
+    alone = synthesize(tmp_path / "alone", SCALE, only=["masks"], progress=False)
+    assert [f.family for f in alone.files] == ["masks"] * 3
+    for file in alone.files:
+        assert (alone.dest / file.name).read_bytes() == (synth.dest / file.name).read_bytes()
+
+
+# ---------------------------------------------------------------------------- realism
+
+
+def test_image_ids_are_sorted_hex_and_half_above_2_63(synth: SynthReport) -> None:
+    for name in per_split_files(synth):
+        ids = image_ids(synth, name)
+        assert ids == sorted(ids), name
+        assert all(HEX_ID.match(i) for i in ids), name
+    train = image_ids(synth, "oidv6-train-images-with-labels-with-rotation.csv")
+    assert len(set(train)) == len(train)
+    assert 0.47 < sum(i >= "8" for i in train) / len(train) < 0.53
+
+
+def test_image_ids_are_consistent_across_families(synth: SynthReport) -> None:
+    images = {
+        "train": set(image_ids(synth, "oidv6-train-images-with-labels-with-rotation.csv")),
+        "validation": set(image_ids(synth, "validation-images-with-rotation.csv")),
+        "test": set(image_ids(synth, "test-images-with-rotation.csv")),
+    }
+    boxable = {**images, "train": set(image_ids(synth, "train-images-boxable-with-rotation.csv"))}
+    assert boxable["train"] < images["train"]
+    for file in synth.files:
+        if file.split is None or file.family.startswith("images"):
+            continue
+        ids = set(image_ids(synth, file.name))
+        on_boxable = file.family in ("boxes", "masks", "relationships", "narratives", "human_parts_images")
+        assert ids <= (boxable if on_boxable else images)[file.split], file.name
+    for split, name in (("train", "oidv6-train-annotations-bbox.csv"), ("test", "test-annotations-bbox.csv")):
+        assert set(image_ids(synth, name)) == boxable[split]  # every boxable image has boxes
+
+
+def test_boxes_look_like_v6(synth: SynthReport) -> None:
+    boxes = read(synth, "oidv6-train-annotations-bbox.csv")
+    activemil = boxes.get_column("Source") == "activemil"
+    assert set(boxes.get_column("Source")) == {"xclick", "activemil"}
+    assert 0.09 < activemil.mean() < 0.11
+    clicks = boxes.select(pl.col("^XClick.*$"))
+    assert (clicks.filter(activemil) == "-1").to_numpy().all()
+    assert not (clicks.filter(~activemil) == "-1").to_numpy().any()
+    coords = boxes.select(pl.col("XMin", "XMax", "YMin", "YMax").cast(pl.Float64))
+    assert ((coords["XMin"] <= coords["XMax"]) & (coords["YMin"] <= coords["YMax"])).all()
+    assert coords.min().min_horizontal()[0] >= 0 and coords.max().max_horizontal()[0] <= 1
+    assert boxes.get_column("XMin").str.contains(r"^[01]\.\d{6}$").all()  # 6 decimals in train
+    for flag in ("IsOccluded", "IsTruncated", "IsGroupOf", "IsDepiction", "IsInside"):
+        assert set(boxes.get_column(flag)) == {"-1", "0", "1"}
+    top = boxes.get_column("LabelName").value_counts(sort=True).get_column("LabelName").head(4)
+    assert set(top) == {PERSON, MAN, WOMAN, CLOTHING}
+    boxable = {r[0] for r in csv.reader(io.StringIO((sample_dir() / "class-descriptions-boxable.csv").read_text()))}
+    assert set(boxes.get_column("LabelName")) <= boxable
+    assert len(boxes) / boxes.get_column("ImageID").n_unique() == pytest.approx(8.4, abs=0.05)
+    for name in ("validation-annotations-bbox.csv", "test-annotations-bbox.csv"):
+        other = read(synth, name)
+        assert len(other) / other.get_column("ImageID").n_unique() == pytest.approx(7.4, abs=0.2)
+        assert set(other.get_column("Source")) == {"xclick"}
+        assert len(other.columns) == 13
+
+
+def test_labels_look_like_v6(synth: SynthReport) -> None:
+    human = read(synth, "oidv6-train-annotations-human-imagelabels.csv")
+    assert 0.63 < (human.get_column("Confidence") == "0").mean() < 0.67
+    assert set(human.get_column("Source")) == {"verification", "crowdsource-verification"}
+    assert human.select("ImageID", "LabelName").is_unique().all()
+    for split in ("train", "validation", "test"):
+        full = (
+            "oidv6-train-annotations-human-imagelabels.csv"
+            if split == "train"
+            else f"{split}-annotations-human-imagelabels.csv"
+        )
+        assert set(lines(synth, f"{split}-annotations-human-imagelabels-boxable.csv")) <= set(lines(synth, full))
+    machine = read(synth, "train-annotations-machine-imagelabels.csv")
+    assert set(machine.get_column("Source")) == {"machine"}
+    confidence = machine.get_column("Confidence").cast(pl.Float64)
+    assert ((confidence > 0) & (confidence < 1)).all()
+    assert confidence.n_unique() > 20
+
+
+def test_relationships_and_masks_reuse_boxes(synth: SynthReport) -> None:
+    boxes = read(synth, "oidv6-train-annotations-bbox.csv")
+    vrd = read(synth, "oidv6-train-annotations-vrd.csv")
+    is_rel = vrd.get_column("RelationshipLabel") == "is"
+    assert 0.86 < is_rel.mean() < 0.92
+    same = [pl.col(f"{c}1") == pl.col(f"{c}2") for c in ("XMin", "XMax", "YMin", "YMax")]
+    assert vrd.filter(is_rel).select(pl.all_horizontal(same)).to_series().all()
+    attributes = {
+        line.split(",")[0] for line in (sample_dir() / "oidv6-attributes-description.csv").read_text().splitlines()
+    }
+    assert set(vrd.filter(is_rel).get_column("LabelName2")) <= attributes
+    first = vrd.rename({"LabelName1": "LabelName", "XMin1": "XMin", "XMax1": "XMax", "YMin1": "YMin", "YMax1": "YMax"})
+    assert first.join(boxes, on=["ImageID", "LabelName", "XMin", "XMax", "YMin", "YMax"], how="anti").is_empty()
+    masks = read(synth, "train-annotations-object-segmentation.csv")
+    box_keys = boxes.select(
+        "ImageID", "LabelName", *(pl.col(c).cast(pl.Float64) for c in ("XMin", "XMax", "YMin", "YMax"))
+    )
+    mask_keys = masks.select(
+        "ImageID", "LabelName", *(pl.col(f"Box{c}").cast(pl.Float64).alias(c) for c in ("XMin", "XMax", "YMin", "YMax"))
+    )
+    assert mask_keys.join(box_keys, on=mask_keys.columns, how="anti").is_empty()
+    clicks = masks.get_column("Clicks")
+    assert 0.03 < (clicks == "").mean() < 0.15
+    assert clicks.filter(clicks != "").str.contains(CLICKS.pattern).all()
+    assert masks.get_column("MaskPath").str.contains(r"^[0-9a-f]{16}_[a-z]\w+_[0-9a-f]{8}\.png$").all()
+
+
+def test_images_look_like_v6(synth: SynthReport) -> None:
+    images = read(synth, "oidv6-train-images-with-labels-with-rotation.csv")
+    assert set(images.get_column("Rotation")) == {"0.0", "90.0", "180.0", "270.0", "", "nan"}
+    titles = images.get_column("Title")
+    assert titles.str.contains(",").any() and titles.str.contains('"').any()
+    assert titles.str.contains(r"[^\x00-\x7f]").any()
+    assert images.get_column("Author").str.contains(",").any()
+    assert images.get_column("OriginalMD5").str.contains(r"^[A-Za-z0-9+/]{22}==$").all()
+    assert set(lines(synth, "train-images-boxable-with-rotation.csv")[1:]) < set(
+        lines(synth, "oidv6-train-images-with-labels-with-rotation.csv")[1:]
+    )
+
+
+def test_narratives_look_like_v6(synth: SynthReport) -> None:
+    sizes, words = [], []
+    for name in [*SHARDS, "open_images_validation_localized_narratives.jsonl"]:
+        for line in lines(synth, name):
+            value = json.loads(line)
+            assert list(value) == ["dataset_id", "image_id", "annotator_id", "caption", "timed_caption", "traces",
+                                   "voice_recording"]  # fmt: skip
+            assert json.dumps(value, separators=(", ", ": ")) == line  # the published separators and numbers
+            sizes.append(len(line.encode()) + 1)
+            words.append(len(value["caption"].split()))
+    assert 29_000 < sum(sizes) / len(sizes) < 35_000
+    assert 30 < sum(words) / len(words) < 42
+
+
+# ---------------------------------------------------------------------------- reuse and errors
+
+
+def test_same_arguments_reuse_the_files(tmp_path: Path) -> None:
+    dest = tmp_path / "data"
+    first = synthesize(dest, 0.0002, only=["boxes", "relationships"], progress=False)
+    stamps = {f.name: (dest / f.name).stat().st_mtime_ns for f in first.files}
+    again = synthesize(dest, 0.0002, only=["boxes", "relationships"], progress=False)
+    assert [(f.name, f.rows, f.bytes) for f in again.files] == [(f.name, f.rows, f.bytes) for f in first.files]
+    assert all(f.seconds == 0 for f in again.files)
+    assert {f.name: (dest / f.name).stat().st_mtime_ns for f in again.files} == stamps
+    state = json.loads((dest / "_synth.json").read_text())
+    assert (state["scale"], state["seed"], len(state["files"])) == (0.0002, 0, 6)
+    fewer = synthesize(dest, 0.0003, only=["boxes"], progress=False)  # another scale: regenerated
+    assert all(f.seconds > 0 for f in fewer.files)
+    assert sorted(p.name for p in dest.iterdir()) == sorted(["_synth.json", *(f.name for f in fewer.files)])
+
+
+def test_refuses_a_folder_with_official_files_it_did_not_write(tmp_path: Path) -> None:
+    (tmp_path / "test-annotations-bbox.csv").write_text("real data\n")
+    with pytest.raises(SynthError, match="did not write"):
+        synthesize(tmp_path, 0.0001, only=["boxes"], progress=False)
+    assert (tmp_path / "test-annotations-bbox.csv").read_text() == "real data\n"
+
+
+def test_bad_arguments(tmp_path: Path) -> None:
+    with pytest.raises(SynthError, match="scale"):
+        synthesize(tmp_path, 0, progress=False)
+    with pytest.raises(SynthError, match="seed"):
+        synthesize(tmp_path, 0.1, seed=-1, progress=False)
+    with pytest.raises(SelectionError, match="unknown family or table 'nope'"):
+        synthesize(tmp_path, 0.1, only=["nope"], progress=False)
+
+
+def test_cli(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["synth", "--dest", str(tmp_path / "d"), "--scale", "0.0001", "--only", "boxes"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[0] == "file\trows\tbytes\tseconds"
+    assert [line.split("\t")[:2] for line in result.stdout.splitlines()[1:]] == [
+        ["oidv6-train-annotations-bbox.csv", "1461"],
+        ["validation-annotations-bbox.csv", "30"],
+        ["test-annotations-bbox.csv", "94"],
+    ]
+    assert "synth boxes/train" in result.stderr
+    bad = CliRunner().invoke(cli, ["synth", "--dest", str(tmp_path / "e"), "--scale", "-1"])
+    assert bad.exit_code == 1
+    assert bad.stderr.startswith("error: --scale must be a positive number") and "hint:" in bad.stderr
+
+
+# ---------------------------------------------------------------------------- scale smoke test
+
+
+def test_scale_smoke_synth_then_build(synth: SynthReport, tmp_path: Path) -> None:
+    """Synth at scale 0.001 → build: every lake table holds exactly the generator's rows, 0 rejects."""
+    manifest = build(synth.dest, tmp_path / "lake")
+    expected = synth.rows_by_table()
+    assert expected == TABLE_ROWS
+    for table in all_schemas():
+        count = query(tmp_path / "lake", f'select count(*) as n from "{table}"').item()
+        assert count == expected.get(table, 0), table
+    assert query(tmp_path / "lake", "select count(*) from rejects").item() == 0
+    assert not manifest["skipped"]
+    assert all(s["rows_rejected"] == 0 for s in manifest["sources"])  # type: ignore[union-attr]
