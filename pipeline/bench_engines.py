@@ -101,7 +101,19 @@ def run_job(job: dict) -> dict:
         results.append({"path": item["path"], "rows": rows, "seconds": seconds, "output_bytes": size, "error": error})
         if job.get("delete_outputs"):
             output.unlink(missing_ok=True)
-    return {"engine": job["engine"], "import_seconds": import_seconds, "files": results}
+    return {"engine": job["engine"], "import_seconds": import_seconds, "files": results, "vm_hwm_bytes": vm_hwm()}
+
+
+def vm_hwm() -> int | None:
+    """This process's peak resident memory (VmHWM) in bytes, where ``/proc`` has it."""
+    try:
+        with open("/proc/self/status", encoding="utf-8") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
 
 
 def main(argv: list[str]) -> int:
