@@ -197,9 +197,8 @@ def _clicks(rng: np.random.Generator, box: np.ndarray) -> pa.StringArray:
     x = np.round((box[owner, 0] + u[:, 0] * (box[owner, 1] - box[owner, 0])) * 1e5).astype(np.int64)
     y = np.round((box[owner, 2] + u[:, 1] * (box[owner, 3] - box[owner, 2])) * 1e5).astype(np.int64)
     mat = np.empty((total, 18), np.uint8)
-    mat[:, 0:7] = text.decimals(x.clip(0, 100_000), 5)
-    mat[:, 7] = mat[:, 15] = ord(" ")
-    mat[:, 8:15] = text.decimals(y.clip(0, 100_000), 5)
+    mat[:, 0:8] = text.decimals(x.clip(0, 100_000), 5, b" ")
+    mat[:, 8:16] = text.decimals(y.clip(0, 100_000), 5, b" ")
     mat[:, 16] = np.where(rng.random(total) < 0.55, ord("1"), ord("0"))
     ends = np.cumsum(per_mask)
     mat[:, 17] = ord(";")
@@ -280,14 +279,14 @@ def group(seed: int, split: str, scale: float) -> Group:
         for k in range(world.blocks):
             block = world.block(k)
             ids = block.boxable_ids
-            rows = world.block_rows(total, k, True)
-            counts = spread(stream(seed, 2, SPLIT_KEY[split], k), len(ids), rows, BOXES_SHAPE)
+            in_block = world.block_rows(total, k, True)
+            counts = spread(stream(seed, 2, SPLIT_KEY[split], k), len(ids), in_block, BOXES_SHAPE)
             before = world.cum_rows(total, k, True)
             for lo, hi in cuts(counts, CHUNK_BOXES):
                 start = before + int(counts[:lo].sum())
                 end = start + int(counts[lo:hi].sum())
                 shares = {names["boxes"]: ("boxes", start, end)}
-                for family, rows in totals.items():
+                for family, rows in totals.items():  # in proportion to the boxes, exactly `rows` in all
                     shares[names[family]] = (family, rows * start // total, rows * end // total)
                 yield partial(_chunk, seed, split, k, lo, ids[lo:hi], counts[lo:hi], shares, wanted)
 

@@ -78,19 +78,47 @@ def hex_digits(values: np.ndarray, digits: int = 16) -> np.ndarray:
     return out[:, 16 - digits :]
 
 
-def decimals(units: np.ndarray, places: int) -> np.ndarray:
-    """``(n, places + 2)`` text ``d.ddd…`` of ``units / 10**places`` for units in ``[0, 10**(places + 1))``."""
-    units = np.asarray(units, dtype=np.int64)
-    scale = 10**places
-    out = np.empty((len(units), places + 2), np.uint8)
-    whole, frac = np.divmod(units, scale)
+@cache
+def _head_words() -> np.ndarray:
+    """uint32 words of ``d.dd`` for ``d · 100 + dd`` (the first four bytes of a decimal)."""
+    text = np.empty((1000, 4), np.uint8)
+    text[:, 0] = 48 + np.arange(1000) // 100
+    text[:, 1] = ord(".")
+    text[:, 2:] = _digit_table(2)[np.arange(1000) % 100]
+    return text.view(np.uint32).reshape(-1)
+
+
+@cache
+def _tail_words(digits: int, end: bytes) -> np.ndarray:
+    """uint32 words of ``digits`` zero-padded digits followed by ``end`` (4 bytes in all)."""
+    text = np.empty((10**digits, 4), np.uint8)
+    text[:, :digits] = _digit_table(digits)
+    text[:, digits:] = np.frombuffer(end, np.uint8)
+    return text.view(np.uint32).reshape(-1)
+
+
+def decimals(units: np.ndarray, places: int, end: bytes = b"") -> np.ndarray:
+    """``(n, places + 2 + len(end))`` text ``d.ddd…`` of ``units / 10**places`` (units below ``10**(places + 1)``),
+    followed by ``end``."""
+    units = np.asarray(units)
+    units = units.astype(np.int32 if places < 9 else np.int64, copy=False)
+    whole, frac = np.divmod(units, 10**places)
+    if places + len(end) == 6 and places >= 5:  # 8 bytes: two table words, no per-digit work
+        words = np.empty((len(units), 2), np.uint32)
+        rest = 10 ** (places - 2)
+        words[:, 0] = _head_words()[whole * 100 + frac // rest]
+        words[:, 1] = _tail_words(places - 2, end)[frac % rest]
+        return words.view(np.uint8)
+    out = np.empty((len(units), places + 2 + len(end)), np.uint8)
     out[:, 0] = 48 + whole
     out[:, 1] = ord(".")
     low = min(places, 4)
     high = places - low
     if high:
         out[:, 2 : 2 + high] = _digit_table(high)[frac // 10**low]
-    out[:, 2 + high :] = _digit_table(low)[frac % 10**low]
+    out[:, 2 + high : places + 2] = _digit_table(low)[frac % 10**low]
+    if end:
+        out[:, places + 2 :] = np.frombuffer(end, np.uint8)
     return out
 
 
