@@ -201,7 +201,10 @@ class _State:
     @classmethod
     def load(cls, dest: Path, scale: float, seed: int) -> _State:
         path = dest / STATE
-        previous = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+        try:
+            previous = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+        except (OSError, ValueError) as exc:
+            raise SynthError(f"{path} cannot be read ({exc}); delete the folder's generated files and it") from exc
         ours = set(previous.get("files", {}))
         names = {f.name for f in official_files()}
         foreign = sorted(p.name for p in dest.iterdir() if p.name.removesuffix(".gz") in names and p.name not in ours)
