@@ -59,7 +59,7 @@ def _point_tables() -> tuple[pa.StringArray, pa.StringArray, pa.StringArray]:
 
 def _segment_cumsum(values: np.ndarray, counts: np.ndarray) -> np.ndarray:
     """Cumulative sums of ``values`` restarting at each group of ``counts[i]`` consecutive elements."""
-    total = np.cumsum(values)
+    total = np.cumsum(values, dtype=values.dtype)
     before = np.concatenate([np.zeros(1, total.dtype), total])[_offsets(counts)[:-1]]
     return total - np.repeat(before, counts)
 
@@ -125,33 +125,38 @@ def _timed_captions(rng: np.random.Generator, utterances: pa.StringArray, per_na
 
 
 def _traces(rng: np.random.Generator, n: int, start_ms: np.ndarray) -> pa.StringArray:
-    """``[{"x": …, "y": …, "t": …}, …], […]`` per narrative (empty for a few)."""
+    """``[{"x": …, "y": …, "t": …}, …], […]`` per narrative (empty for a few): a random walk in 10⁻⁴
+    steps reflected into [-0.02, 1.02], 15-60 ms a point, a pause before each new segment."""
     points = np.maximum(20, rng.gamma(4.0, MEAN_POINTS / 4.0, n)).astype(np.int64)
     points[rng.random(n) < EMPTY_TRACES] = 0
-    owner = np.repeat(np.arange(n), points)
     offsets = _offsets(points)
-    starts = offsets[:-1][points > 0]
-    total = len(owner)
-    segment_start = rng.random(total) < 1.5 / np.maximum(points[owner], 1)
+    drawn = points > 0
+    starts, ends = offsets[:-1][drawn], offsets[1:][drawn]
+    total = int(offsets[-1])
+    segment_start = np.zeros(total, bool)
     segment_start[starts] = True
+    extra = rng.poisson(1.5, len(starts))  # further segments per trace
+    segment_start[
+        np.repeat(starts, extra) + (rng.random(int(extra.sum())) * np.repeat(ends - starts, extra)).astype(np.int64)
+    ] = True
     last = np.zeros(total, bool)
-    last[offsets[1:][points > 0] - 1] = True
+    last[ends - 1] = True
     segment_end = np.append(segment_start[1:], True) | last
-    xy = np.empty((total, 2), np.int64)
+    xy = np.empty((total, 2), np.int32)
     for axis in range(2):
-        steps = rng.normal(0, 0.012, total)
-        steps[starts] = rng.uniform(0.1, 0.9, len(starts))
-        walk = _segment_cumsum(steps, points) + 0.02
-        reflected = 1.04 - np.abs(walk % 2.08 - 1.04)  # into [0, 1.04]: v in [-0.02, 1.02]
-        xy[:, axis] = np.round(reflected * 10_000).astype(np.int64)
-    step_ms = rng.integers(15, 60, total) + segment_start * rng.integers(200, 900, total)
-    step_ms[starts] = start_ms[points > 0]
+        steps = rng.integers(-200, 201, total, dtype=np.int32)
+        steps[starts] = rng.integers(1200, 9200, len(starts), dtype=np.int32)  # 0.1 .. 0.9
+        walk = _segment_cumsum(steps, points) % (2 * (COORD_CODES - 1))
+        xy[:, axis] = (COORD_CODES - 1) - np.abs(walk - (COORD_CODES - 1))  # reflected into [0, COORD_CODES)
+    step_ms = rng.integers(15, 60, total, dtype=np.int32)
+    step_ms[segment_start] += rng.integers(200, 900, int(segment_start.sum()), dtype=np.int32)
+    step_ms[starts] = start_ms[drawn]
     t = np.minimum(_segment_cumsum(step_ms, points), MAX_MS)
-    variant = np.where(last, 2, np.where(segment_end, 1, 0))
+    variant = np.where(last, 2, segment_end.astype(np.int32))
     x_table, y_table, t_table = _point_tables()
     joined = text.join(
-        [text.pick(x_table, xy[:, 0].clip(0, COORD_CODES - 1) + segment_start * COORD_CODES),
-         text.pick(y_table, xy[:, 1].clip(0, COORD_CODES - 1)), text.pick(t_table, t + variant * (MAX_MS + 1))]
+        [text.pick(x_table, xy[:, 0] + segment_start * COORD_CODES), text.pick(y_table, xy[:, 1]),
+         text.pick(t_table, t + variant * (MAX_MS + 1))]
     )  # fmt: skip
     bounds = np.concatenate([[0], _ends(joined)])[offsets]
     return text.from_slices(text.data_of(joined), bounds)
