@@ -9,11 +9,13 @@ SOURCE ?=
 LAKE   ?= lake
 ARGS   ?=
 SCALE  ?= 0.01
+ONLY   ?=
+SPLITS ?=
 BENCH_STAMP := $(VENV)/.bench-stamp
 
 QUERY  ?=
 
-.PHONY: build-lake test lint docs sql bench synth clean
+.PHONY: build-lake fetch test lint docs sql bench synth clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +25,9 @@ $(STAMP): pyproject.toml
 
 build-lake: $(STAMP) ## Build LAKE (default ./lake) from SOURCE (default: the bundled sample)
 	$(BIN)/oilake build $(if $(SOURCE),--source "$(SOURCE)") --lake "$(LAKE)" $(ARGS)
+
+fetch: $(STAMP) ## Download the official files (ONLY=families/tables, SPLITS=...) into DEST (default openimages), verified
+	$(BIN)/oilake fetch --dest "$(or $(DEST),openimages)" $(if $(ONLY),--only "$(ONLY)") $(if $(SPLITS),--splits "$(SPLITS)") $(ARGS)
 
 $(BENCH_STAMP): $(STAMP) pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[dev,bench]"
