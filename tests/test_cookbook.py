@@ -57,7 +57,7 @@ def answer(heading: str) -> Callable[[Callable[[pl.DataFrame, SampleLake], None]
 def test_cookbook_shape() -> None:
     assert len(QUESTIONS) >= 14
     sections = re.findall(r"^## (.+)$", README.read_text(encoding="utf-8"), flags=re.M)
-    assert sections[sections.index("Query cookbook") + 1] == "Development"
+    assert "Query cookbook" in sections
     for heading, blocks in QUESTIONS.items():
         assert len(blocks) == 1, f"{heading}: expected exactly one ```sql block, found {len(blocks)}"
         assert re.search(r"\b(SELECT|FROM|WHERE|ORDER BY|GROUP BY)\b", blocks[0]) is None, (
