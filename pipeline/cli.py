@@ -215,8 +215,8 @@ def fetch_command(
         listing = "\n".join(f"  {r.name}: {r.detail}" for r in failed)
         _fail(
             f"{len(failed)} file(s) not fetched:\n{listing}",
-            "run the same command again to retry (downloads resume); a file kept aside as .bad-md5 was "
-            "corrupt or changed on the server",
+            "a re-run retries (cut downloads resume); 'not found' or a size that differs from the list means the "
+            "URL serves another file (check --base-url); a file kept aside as .bad-md5 arrived corrupt",
         )
 
 

@@ -340,6 +340,8 @@ class _Fetcher:
     def transfer(self, official: OfficialFile, part: Path) -> int:
         """Bring ``part`` to the whole file, resuming after transient failures; returns bytes transferred."""
         transferred, fruitless = 0, 0
+        if part.exists():
+            self.bar.update(part.stat().st_size)  # left by an earlier run: counted as done
         while True:
             offset = part.stat().st_size if part.exists() else 0
             if official.bytes is not None and offset > official.bytes:
