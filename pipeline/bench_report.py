@@ -213,7 +213,7 @@ def _machine_lines(results: dict) -> list[str]:
         f"- **Machine**: {machine['cpu']}, {machine['cores']} cores / {machine['logical_cpus']} logical CPUs, "
         f"{machine['ram_bytes'] / 2**30:.1f} GiB RAM; {machine['platform']}",
         f"- **Load average** (1, 5, 15 min) at the start: {load}; at the end: {load_end} "
-        "(the machine is shared with other work)",
+        f"(the machine is shared with other work){_phase_loads(machine)}",
         f"- **Versions**: Python {machine['python']}, {libraries}",
     ]
     if synth:
@@ -223,6 +223,13 @@ def _machine_lines(results: dict) -> list[str]:
             f"files ({synth['seconds']:,.1f} s, reused when already generated)"
         )
     return lines
+
+
+def _phase_loads(machine: dict) -> str:
+    phases = machine.get("load_average_phases") or {}
+    if not phases:
+        return ""
+    return "; 1-minute load when each phase started: " + ", ".join(f"{k} {v[0]:.2f}" for k, v in phases.items())
 
 
 def render(results: dict, path: Path, report_dir: Path) -> str:
