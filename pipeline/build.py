@@ -228,7 +228,7 @@ def _build_into(
     staging: Path, source: Source, plan: Plan, options: BuildOptions, release_id: str, previous: Previous | None
 ) -> dict[str, object]:
     manifest = Manifest(
-        source=getattr(source, "display_uri", source.uri),
+        source=source.display_uri,
         release=release_id,
         skipped=plan.skipped,
         options=options.recorded(),
@@ -252,7 +252,7 @@ def _build_into(
         else:
             report = ingest_to_parquet(source, planned.file, planned.spec, planned.header, staging, rejects)
             pause_point("ingest")
-        report.etag = getattr(planned.file, "etag", None)
+        report.etag = planned.file.etag
         manifest.files.append(report)
         _log_report(report)
     rejects.close()

@@ -72,9 +72,8 @@ def unchanged(previous: Previous, source: Source, file: SourceFile, table: str) 
         return None
     if before.output is not None and not (previous.release / before.output).is_file():
         return None
-    etag = getattr(file, "etag", None)
-    if etag and before.etag:
-        return before if etag == before.etag else None
+    if file.etag and before.etag:
+        return before if file.etag == before.etag else None
     with source.open(file) as opened:
         md5 = opened.finish()
     return before if md5 == before.md5 else None

@@ -104,3 +104,35 @@ def test_rejects_of_reused_files_are_carried_over(tmp_path: Path) -> None:
     assert query(lake, "select source_file, line from rejects").rows() == [(VAL_BOXES, 3)]
     with pytest.raises(Exception, match="1 row"):
         build(source, lake, max_rejects=0)
+
+
+def test_remote_files_are_compared_by_etag(s3_bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import s3fs
+
+    from pipeline.sources import Source
+    from tests.servers import upload
+
+    source = tmp_path / "source"
+    source.mkdir()
+    (source / VAL_BOXES).write_bytes((sample_dir() / VAL_BOXES).read_bytes())
+    (source / VAL_LABELS).write_bytes((sample_dir() / VAL_LABELS).read_bytes())
+    url = f"s3://{s3_bucket}/oi"
+    upload(source, url)
+    lake = tmp_path / "lake"
+    build(url, lake)  # type: ignore[arg-type]
+
+    opened: list[str] = []
+    original_open = Source.open
+    monkeypatch.setattr(Source, "open", lambda self, file: opened.append(file.name) or original_open(self, file))
+    second = build(url, lake)  # type: ignore[arg-type]
+    assert _reused(second) == {VAL_BOXES: True, VAL_LABELS: True}
+    assert opened.count(VAL_BOXES) == 1, "opened once, for the header check: the ETag decides, no md5 pass"
+
+    fs = s3fs.S3FileSystem(anon=False, skip_instance_cache=True)
+    fs.pipe_file(
+        f"{s3_bucket}/oi/{VAL_LABELS}",
+        (source / VAL_LABELS).read_bytes() + b"0123456789abcdef,verification,/m/0k4j,1\n",
+    )
+    third = build(url, lake)  # type: ignore[arg-type]
+    assert _reused(third) == {VAL_BOXES: True, VAL_LABELS: False}
+    assert query(lake, "select count(*) from image_labels where image_id = '0123456789abcdef'").item() == 1
