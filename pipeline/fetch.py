@@ -241,7 +241,7 @@ class _Fetcher:
         tqdm.write(message, file=sys.stderr)
 
     def run(self, files: list[OfficialFile]) -> list[FileResult]:
-        self.bar.total = sum(f.bytes or 0 for f in files)
+        self.bar.total = sum(f.bytes or 0 for f in files) or None
         self.bar.refresh()
         with ThreadPoolExecutor(max_workers=max(self.options.workers, 1), thread_name_prefix="oilake-fetch") as pool:
             futures = [pool.submit(self.one, f) for f in files]
