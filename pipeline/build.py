@@ -339,7 +339,7 @@ def _write_hierarchy(staging: Path, planned: Planned) -> FileReport:
     _write_table(staging, "hierarchy", frame)
     file = planned.file
     return FileReport(
-        family=file.official.family, split=None, file=file.name, table="hierarchy", path=file.path,
+        family=file.official.family, split=None, file=file.name, table="hierarchy", path=file.display_path,
         bytes=file.size or 0, md5=planned.md5, rows_read=hierarchy.edge_occurrences, rows_written=frame.height,
         rows_duplicate=hierarchy.edge_occurrences - frame.height, output="hierarchy/hierarchy.parquet",
     )  # fmt: skip

@@ -133,7 +133,7 @@ def ingest_to_parquet(
     """Stream ``file`` into ``staging/<table>/split=<split>/<name>.parquet``."""
     table = spec.table
     report = FileReport(
-        family=file.official.family, split=file.official.split, file=file.name, table=table, path=file.path
+        family=file.official.family, split=file.official.split, file=file.name, table=table, path=file.display_path
     )
     relative = Path(table) / f"split={file.official.split}" / output_name(file)
     writer = PartWriter(staging / relative, table_schema(table))
@@ -152,7 +152,7 @@ def read_small(
 ) -> tuple[pl.DataFrame, FileReport]:
     """Read a small metadata file into memory (good rows only)."""
     report = FileReport(
-        family=file.official.family, split=file.official.split, file=file.name, table=spec.table, path=file.path
+        family=file.official.family, split=file.official.split, file=file.name, table=spec.table, path=file.display_path
     )
     frames = list(iter_frames(source, file, spec, header, rejects, report))
     frame = pl.concat(frames) if frames else spec.transform(_empty_source(spec)).drop("_line", "_reason")

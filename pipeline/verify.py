@@ -151,11 +151,19 @@ def _check_sources(
     officials = {o.name: o for o in official_files()}
     for report in reports:
         name = report.file.removesuffix(".gz")
-        file = source.find(officials[name]) if name in officials else None
-        if file is None or file.name != report.file:
-            result.problems.append(f"{report.file}: not found in {uri}")
+        try:
+            file = source.find(officials[name]) if name in officials else None
+        except OilakeError as exc:
+            result.problems.append(f"{report.file}: cannot be looked up in {source.display_uri}: {exc}")
             continue
-        md5, size = _hash(source, file)
+        if file is None or file.name != report.file:
+            result.problems.append(f"{report.file}: not found in {source.display_uri} (pass --source where it is now)")
+            continue
+        try:
+            md5, size = _hash(source, file)
+        except OilakeError as exc:
+            result.problems.append(f"{report.file}: cannot be re-read: {exc}")
+            continue
         if size != report.bytes or md5 != report.md5:
             result.problems.append(
                 f"{report.file}: changed since the build ({size} bytes, md5 {md5}; built from "
