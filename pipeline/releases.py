@@ -85,7 +85,7 @@ class LakeLayout:
                 "remove it or choose a new folder with --lake, then build again"
             )
         ours = {RELEASES, STAGING, HISTORY, ".lock"}
-        foreign = sorted(p.name for p in root.iterdir() if p.name not in ours)
+        foreign = sorted(p.name for p in root.iterdir() if p.name not in ours and not p.name.startswith(f".{CURRENT}."))
         if foreign:
             raise LakeError(
                 f"refusing to replace {root}: it exists and is not an oilake lake (no {MANIFEST}; "
