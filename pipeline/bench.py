@@ -18,6 +18,7 @@ import math
 import os
 import platform
 import re
+import resource
 import shutil
 import statistics
 import subprocess
@@ -83,6 +84,7 @@ class ProcessRun:
     sampled_peak_bytes: int  # the largest sampled sum of the tree's resident memory
     stdout: str
     stderr: str
+    cpu_seconds: float = 0.0  # user + system time of the tree (its reaped processes)
     samples: list[tuple[float, int]] = field(default_factory=list)
     lines: list[tuple[float, str]] = field(default_factory=list)
 
@@ -122,6 +124,7 @@ def run_monitored(command: Sequence[str], interval: float = 0.1, env: dict[str, 
     """Run ``command``; its wall time, stdout, timestamped stderr lines and the peak RSS of its tree."""
     import psutil
 
+    before = _children_cpu()
     started = time.perf_counter()
     child = subprocess.Popen(
         list(command), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, encoding="utf-8", env=env
@@ -150,8 +153,14 @@ def run_monitored(command: Sequence[str], interval: float = 0.1, env: dict[str, 
     return ProcessRun(
         seconds=seconds, returncode=child.returncode, peak_rss_bytes=max(highest, sampled), hwm_bytes=highest,
         sampled_peak_bytes=sampled, stdout="".join(out), stderr="".join(line for _, line in lines),
-        samples=samples, lines=lines,
+        cpu_seconds=_children_cpu() - before, samples=samples, lines=lines,
     )  # fmt: skip
+
+
+def _children_cpu() -> float:
+    """User + system seconds of every child process reaped so far (one child runs at a time here)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _read_lines(child: subprocess.Popen, lines: list[tuple[float, str]], started: float) -> None:
@@ -265,6 +274,7 @@ def run_build(folder: Path, lake: Path) -> dict[str, object]:
     return {
         "command": " ".join(command),
         "seconds": run.seconds,
+        "cpu_seconds": run.cpu_seconds,
         "ingest_seconds": ingest,
         "overhead_seconds": run.seconds - ingest,
         "peak_rss_bytes": run.peak_rss_bytes,
@@ -298,6 +308,7 @@ def profile_build(folder: Path, lake: Path, top: int = 25) -> dict[str, object]:
     return summary
 
 
+_PROCESS_FRAME = re.compile(r'^process \d+:"')
 _FRAME = re.compile(r"^(.*) \((.*?)(?::\d+)?\)$")
 
 
@@ -328,7 +339,7 @@ def summarize_profile(raw: str, top: int = 25) -> dict[str, object]:
             continue
         samples = int(count)
         total += samples
-        frames = [_frame_name(frame) for frame in stack.split(";")]
+        frames = [_frame_name(frame) for frame in stack.split(";") if not _PROCESS_FRAME.match(frame)] or ["(idle)"]
         for frame in {f for f in frames if "(pipeline/" in f}:
             inclusive[frame] = inclusive.get(frame, 0) + samples
         own[frames[-1]] = own.get(frames[-1], 0) + samples
@@ -409,7 +420,9 @@ def run_engine(engine: str, family: str, files: list[InputFile], out_dir: Path, 
     ]  # fmt: skip
     errors = [{"file": f["file"], "error": f["error"]} for f in per_file if f["error"]]
     ok = [f for f in per_file if not f["error"]]
+    sizes = {f.path.name: f.bytes for f in todo}
     return {
+        "input_bytes": sum(sizes[f["file"]] for f in ok),
         "files": per_file,
         "skipped": skipped,
         "errors": errors,
@@ -419,6 +432,7 @@ def run_engine(engine: str, family: str, files: list[InputFile], out_dir: Path, 
         "output_bytes": sum(f["output_bytes"] for f in ok),
         "peak_rss_bytes": max(run.peak_rss_bytes, answer.get("vm_hwm_bytes") or 0),
         "process_seconds": run.seconds,
+        "cpu_seconds": run.cpu_seconds,
         "import_seconds": answer["import_seconds"],
     }
 
@@ -487,6 +501,7 @@ def family_summary(build: dict, engines: dict, files: list[InputFile]) -> list[d
             "rows": sum(f["rows"] for f in ours),
             "ours": {
                 "seconds": sum(f["seconds"] for f in ours),
+                "input_bytes": sum(f.bytes for f in family_files),
                 "peak_rss_bytes": max(peaks) if peaks else None,
                 "output_bytes": sum(f["output_bytes"] for f in ours),
             },
@@ -496,7 +511,18 @@ def family_summary(build: dict, engines: dict, files: list[InputFile]) -> list[d
             result = by_family[family]
             entry["engines"][engine] = {
                 k: result.get(k)
-                for k in ("seconds", "rows", "output_bytes", "peak_rss_bytes", "complete", "skipped", "errors")
+                for k in (
+                    "seconds",
+                    "rows",
+                    "input_bytes",
+                    "output_bytes",
+                    "peak_rss_bytes",
+                    "cpu_seconds",
+                    "process_seconds",
+                    "complete",
+                    "skipped",
+                    "errors",
+                )
             } | {"rows_equal": result.get("rows") == entry["rows"] if result.get("complete") else None}
         complete = {e: r["seconds"] for e, r in entry["engines"].items() if r["complete"]}
         fastest = min(complete, key=lambda e: complete[e]) if complete else None
@@ -515,6 +541,9 @@ def total_summary(build: dict, engines: dict, families: list[dict]) -> dict[str,
         per_engine[engine] = {
             "complete": complete,
             "seconds": sum(r["seconds"] or 0 for r in results),
+            "input_bytes": sum(r["input_bytes"] or 0 for r in results),
+            "cpu_seconds": sum(r["cpu_seconds"] or 0 for r in results),
+            "process_seconds": sum(r["process_seconds"] or 0 for r in results),
             "rows": sum(r["rows"] or 0 for r in results),
             "output_bytes": sum(r["output_bytes"] or 0 for r in results),
             "peak_rss_bytes": max((r["peak_rss_bytes"] or 0 for r in results), default=0),
@@ -527,6 +556,7 @@ def total_summary(build: dict, engines: dict, families: list[dict]) -> dict[str,
         "rows": sum(f["rows"] for f in families),
         "ours": {
             "seconds": build["seconds"],
+            "cpu_seconds": build["cpu_seconds"],
             "ingest_seconds": ingest,
             "peak_rss_bytes": build["peak_rss_bytes"],
             "output_bytes": build["output_bytes"],

@@ -90,8 +90,9 @@ def _family_rows(results: dict) -> list[list[str]]:
                 [
                     family["family"], label, str(family["files"]), _mb(family["input_bytes"]), f"{r['rows']:,}",
                     _num(r["seconds"]), _rate(r["rows"], r["seconds"]),
-                    _rate(family["input_bytes"], r["seconds"], 1e6, 1), _mb(r["peak_rss_bytes"]),
-                    _mb(r["output_bytes"]), _ratio(ratio) + (" (fastest)" if name == fastest else ""), note,
+                    _rate(r.get("input_bytes") or family["input_bytes"], r["seconds"], 1e6, 1),
+                    _mb(r["peak_rss_bytes"]), _mb(r["output_bytes"]),
+                    _ratio(ratio) + (" (fastest)" if name == fastest else ""), note,
                 ]
             )  # fmt: skip
     return rows
@@ -104,12 +105,12 @@ def _total_rows(results: dict) -> list[list[str]]:
     ours = total["ours"]
     rows = [
         [
-            "**lake build** (whole process)", _num(ours["seconds"]), _rate(total["rows"], ours["seconds"]),
-            _rate(total["input_bytes"], ours["seconds"], 1e6, 1), _mb(ours["peak_rss_bytes"]),
-            _mb(ours["output_bytes"]), _ratio(total["ratio"]), "yes",
+            "**lake build** (whole process)", _num(ours["seconds"]), _num(ours.get("cpu_seconds")),
+            _rate(total["rows"], ours["seconds"]), _rate(total["input_bytes"], ours["seconds"], 1e6, 1),
+            _mb(ours["peak_rss_bytes"]), _mb(ours["output_bytes"]), _ratio(total["ratio"]), "yes",
         ],
         [
-            "lake build, per-file ingest only", _num(ours["ingest_seconds"]),
+            "lake build, per-file ingest only", _num(ours["ingest_seconds"]), "",
             _rate(total["rows"], ours["ingest_seconds"]), _rate(total["input_bytes"], ours["ingest_seconds"], 1e6, 1),
             "", "", _ratio(total["ratio_ingest_only"]), "yes",
         ],
@@ -118,9 +119,10 @@ def _total_rows(results: dict) -> list[list[str]]:
         ratio = r["seconds"] / fastest_seconds if fastest_seconds and r["complete"] else None
         rows.append(
             [
-                name + (" (fastest)" if name == fastest else ""), _num(r["seconds"]), _rate(r["rows"], r["seconds"]),
-                _rate(total["input_bytes"], r["seconds"], 1e6, 1) if r["complete"] else "—", _mb(r["peak_rss_bytes"]),
-                _mb(r["output_bytes"]), _ratio(ratio), "yes" if r["complete"] else "no (files skipped)",
+                name + (" (fastest)" if name == fastest else ""), _num(r["seconds"]), _num(r.get("cpu_seconds")),
+                _rate(r["rows"], r["seconds"]), _rate(r.get("input_bytes"), r["seconds"], 1e6, 1),
+                _mb(r["peak_rss_bytes"]), _mb(r["output_bytes"]), _ratio(ratio),
+                "yes" if r["complete"] else "no (files skipped)",
             ]
         )  # fmt: skip
     return rows
@@ -225,6 +227,13 @@ def _machine_lines(results: dict) -> list[str]:
     return lines
 
 
+def _notes_lines(notes: Path) -> list[str]:
+    """The hand-written analysis, when there is one."""
+    if not notes.exists():
+        return []
+    return ["## Notes", "", notes.read_text(encoding="utf-8").strip(), ""]
+
+
 def _phase_loads(machine: dict) -> str:
     phases = machine.get("load_average_phases") or {}
     if not phases:
@@ -259,6 +268,7 @@ def render(results: dict, path: Path, report_dir: Path) -> str:
         "",
         *_table(["target", "goal", "measured", "status", "gap", "note"], _target_rows(results)),
         "",
+        *_notes_lines(folder / NOTES),
         "## Build against the bare engines, per family",
         "",
         "The lake build's time per family is the sum of its per-file times from the manifest (read, validate, "
@@ -277,10 +287,11 @@ def render(results: dict, path: Path, report_dir: Path) -> str:
         f"included) is {build['seconds']:,.2f} s: {build['ingest_seconds']:,.2f} s reading the files and "
         f"{build['overhead_seconds']:,.2f} s of overhead (startup, metadata and class graph, overlap removal, "
         "reconciliation and schema checks, catalog). The engines' times are conversion time only (their "
-        "import is not counted).",
+        "import is not counted). `CPU s` is user + system time of the whole process (engines: of their "
+        "processes, imports included): on 2 cores a runner that keeps both busy shows about twice its wall time.",
         "",
         *_table(
-            ["runner", "seconds", "rows/s", "MB/s", "peak RSS MB", "output MB", "× fastest", "every file"],
+            ["runner", "seconds", "CPU s", "rows/s", "MB/s", "peak RSS MB", "output MB", "× fastest", "every file"],
             _total_rows(results),
         ),
         "",
@@ -312,20 +323,15 @@ def render(results: dict, path: Path, report_dir: Path) -> str:
         "",
         "</details>",
         "",
+        *_profile_lines(results),
         "## All runs",
         "",
         *_table(RUNS_HEADER, [_run_summary(p, r) for p, r in runs]),
         "",
-    ]
-    out += _profile_lines(results)
-    notes = folder / NOTES
-    if notes.exists():
-        out += ["## Notes", "", notes.read_text(encoding="utf-8").strip(), ""]
-    out += [
         "## Reproduce",
         "",
         "```sh",
-        "make bench SCALE=0.1          # generate (or reuse) data in .bench/, build, baselines, queries",
+        "make bench SCALE=0.1 ARGS=--profile   # generate (or reuse) data in .bench/, build, baselines, queries",
         ".venv/bin/oilake bench --scale 0.1 --engines duckdb,polars --output BENCHMARKS.md",
         "```",
         "",

@@ -70,6 +70,10 @@ def test_rows_equal_between_engines_and_build(bench_run: tuple[dict, str, Path])
     assert results["build"]["rows_rejected"] == 0
     assert results["build"]["peak_rss_bytes"] >= results["build"]["hwm_bytes"] > 10_000_000
     assert results["build"]["output_bytes"] > 0 and results["build"]["seconds"] > 0
+    assert 0 < results["build"]["cpu_seconds"] < 10 * results["build"]["seconds"]
+    for family in results["families"]:
+        for engine in family["engines"].values():
+            assert engine["input_bytes"] == family["input_bytes"] and engine["cpu_seconds"] > 0
 
 
 def test_ratios(bench_run: tuple[dict, str, Path]) -> None:
