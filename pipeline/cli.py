@@ -444,12 +444,19 @@ def image_list_command(
 @click.option("--repeat", type=click.IntRange(min=1), default=3, show_default=True, help="Runs per query.")
 @click.option("--keep", is_flag=True, help="Keep the benchmark lake in WORK.")
 @click.option("--profile", is_flag=True, help="Also build once more under py-spy and report where the time goes.")
+@click.option("--render", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None,
+              help="Run nothing: render OUTPUT again from this results JSON (after editing notes.md).")  # fmt: skip
 def bench_command(
     scale: float, data: Path | None, source: Path | None, work: Path, engines: str, output: Path,
-    results: Path | None, seed: int, repeat: int, keep: bool, profile: bool,
+    results: Path | None, seed: int, repeat: int, keep: bool, profile: bool, render: Path | None,
 ) -> None:  # fmt: skip
     """Benchmark the build against bare DuckDB, Polars and pandas, and lake queries against raw CSV."""
     from pipeline.bench import ENGINES, BenchOptions, run_bench
+    from pipeline.bench_report import write_report
+
+    if render is not None:
+        click.echo(f"wrote {write_report(render, output)}", err=True)
+        return
 
     chosen = _split_list(engines) or []
     unknown = sorted(set(chosen) - set(ENGINES))

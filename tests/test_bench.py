@@ -188,3 +188,12 @@ def test_summarize_profile() -> None:
         "build_lake (pipeline/build.py)": 0.9,
         "_parse (pipeline/csv_reader.py)": 0.6,
     }
+
+
+def test_render_only_rewrites_the_report(bench_run: tuple[dict, str, Path], tmp_path: Path) -> None:
+    _, markdown, results_path = bench_run
+    again = tmp_path / "again.md"
+    outcome = CliRunner().invoke(cli, ["bench", "--render", str(results_path), "--output", str(again)])
+    assert outcome.exit_code == 0, outcome.output
+    rendered = again.read_text(encoding="utf-8")
+    assert rendered.split("## Run")[1] == markdown.split("## Run")[1]  # only the relative links differ
