@@ -85,6 +85,18 @@ def _target_rows(results: dict, runs: list[tuple[Path, dict]]) -> list[list[str]
     return rows
 
 
+def _skip_note(result: dict) -> str:
+    """Why an engine converted none of a family's files, in one short cell."""
+    skipped, errors = result.get("skipped") or [], result.get("errors") or []
+    parts = []
+    if skipped:
+        limit = skipped[0]["reason"].split(">", 1)[-1].strip()
+        parts.append(f"skipped {len(skipped)} file(s) over the memory limit ({limit})")
+    if errors:
+        parts.append(f"{len(errors)} file(s) failed: {errors[0]['error'][:120]}")
+    return "; ".join(parts) or "not run"
+
+
 def _family_rows(results: dict) -> list[list[str]]:
     rows = []
     for family in results["families"]:
@@ -94,8 +106,7 @@ def _family_rows(results: dict) -> list[list[str]]:
         for name, r in runners.items():
             label = "**lake build**" if name == "ours" else name
             if not r.get("complete") and not r.get("seconds"):
-                reasons = [s["reason"] for s in r.get("skipped") or []] + [e["error"] for e in r.get("errors") or []]
-                rows.append([family["family"], label, *["—"] * 8, "skipped: " + "; ".join(reasons)[:160]])
+                rows.append([family["family"], label, *["—"] * 8, _skip_note(r)])
                 continue
             ratio = r["seconds"] / fastest_seconds if fastest_seconds and r.get("complete") else None
             note = "" if r.get("complete") else "partial: " + "; ".join(s["reason"] for s in r.get("skipped") or [])
