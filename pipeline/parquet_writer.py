@@ -19,6 +19,7 @@ from pipeline.errors import SchemaError
 from pipeline.schema import TableSchema
 
 ROW_GROUP_ROWS = 256 * 1024
+ROW_GROUP_BYTES = 128 << 20  # a row group is also cut at this much buffered Arrow data (narratives: ~4k rows)
 SORT_KEY = "image_id_u64"
 
 
@@ -42,14 +43,22 @@ class PartWriter:
     """Writes one Parquet file; ``rows`` counts what was written."""
 
     def __init__(
-        self, path: Path, schema: TableSchema, row_group_rows: int = ROW_GROUP_ROWS, track_order: bool = True
+        self,
+        path: Path,
+        schema: TableSchema,
+        row_group_rows: int = ROW_GROUP_ROWS,
+        track_order: bool = True,
+        row_group_bytes: int = ROW_GROUP_BYTES,
     ) -> None:
         self.path = path
         self.schema = schema
         self.row_group_rows = row_group_rows
+        self.row_group_bytes = row_group_bytes
         self.rows = 0
+        self.row_groups = 0
         self._buffer: list[pa.Table] = []
         self._buffered = 0
+        self._buffered_bytes = 0
         self._sorted = True
         self._last_key: int | None = None
         self._track_order = track_order and schema.sort_by[:1] == (SORT_KEY,)
@@ -73,9 +82,12 @@ class PartWriter:
             self._last_key = int(keys[-1])
         self._buffer.append(table)
         self._buffered += table.num_rows
+        self._buffered_bytes += table.nbytes
         self.rows += table.num_rows
         while self._buffered >= self.row_group_rows:
             self._flush(self.row_group_rows)
+        if self._buffered_bytes >= self.row_group_bytes:
+            self._flush()  # wide rows: bound the buffer by size, not only by rows
 
     def _flush(self, rows: int | None = None) -> None:
         if not self._buffer:
@@ -83,9 +95,11 @@ class PartWriter:
         data = pa.concat_tables(self._buffer)
         take = data.num_rows if rows is None else min(rows, data.num_rows)
         self._writer.write_table(data.slice(0, take), row_group_size=self.row_group_rows)
+        self.row_groups += 1
         rest = data.slice(take)
         self._buffer = [rest] if rest.num_rows else []
         self._buffered = rest.num_rows
+        self._buffered_bytes = rest.nbytes if rest.num_rows else 0
 
     def close(self) -> bool:
         """Finish the file; returns True when it had to be re-sorted."""
