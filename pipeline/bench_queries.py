@@ -353,7 +353,7 @@ def _add_empty_tables(con: duckdb.DuckDBPyConnection) -> None:
     """An empty table with the lake's columns for every table no file fed, as the catalog does."""
     present = {row[0] for row in con.execute("select view_name from duckdb_views() where not internal").fetchall()}
     for name, schema in all_schemas().items():
-        if name in present:
+        if name in present or schema.is_mart:  # marts are the live views of sql/ here
             continue
         fields = list(schema.arrow) + ([pa.field("split", pa.string())] if schema.partition_by else [])
         con.register("_empty", pa.schema(fields).empty_table())

@@ -24,6 +24,7 @@ from pipeline.hierarchy import Hierarchy, parse_hierarchy
 from pipeline.ingest import FileReport, ingest_to_parquet, read_small
 from pipeline.lock import lake_lock
 from pipeline.manifest import Manifest
+from pipeline.marts import materialize_marts
 from pipeline.mid_check import unknown_mids
 from pipeline.official import SPLITS, official_files
 from pipeline.overlap import OVERLAPS, remove_overlap
@@ -266,6 +267,9 @@ def _build_into(
     if hierarchy is not None:
         _write_class_graph(staging, hierarchy, classes)
     _remove_overlaps(staging, [r for r in manifest.files if not r.reused_from], manifest.files)
+    started = time.monotonic()
+    marts = materialize_marts(staging)
+    log(f"marts {', '.join(f'{name} {rows:,}' for name, rows in marts.items())} rows ({time.monotonic() - started:.1f}s)")
     _check(staging, manifest.files, rejects.count + carried, rejects.examples, options.max_rejects)
     manifest.unknown_mids = unknown_mids(staging)
     for kind, found in manifest.unknown_mids.items():

@@ -9,9 +9,11 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from pipeline.schema import TableSchema, all_schemas, bundled_dir
+from pipeline.errors import SchemaError
+from pipeline.schema import TableSchema, all_schemas, bundled_dir, mart_schemas
 
 CATALOG = "lake.duckdb"
+LIVE = "_live"  # suffix of the view that computes a mart from the lake tables
 
 
 def sql_dir() -> Path:
@@ -38,16 +40,22 @@ def leading_comment(text: str) -> str:
 
 def _run_sql_file(con: duckdb.DuckDBPyConnection, path: Path) -> None:
     text = path.read_text(encoding="utf-8")
-    con.execute(text)
     name = path.stem
-    kind = (
-        "view"
-        if con.execute("select count(*) from duckdb_views() where view_name = ? and not internal", [name]).fetchall()[
-            0
-        ][0]
-        else "macro table"
-    )
-    con.execute(f"comment on {kind} {name} is {_quote(leading_comment(text))}")
+    if name in {m.table for m in mart_schemas()}:
+        text, name = live_sql(text, name), f"{name}{LIVE}"
+    con.execute(text)
+    is_view = con.execute(
+        "select count(*) from duckdb_views() where view_name = ? and not internal", [name]
+    ).fetchall()[0][0]
+    con.execute(f"comment on {'view' if is_view else 'macro table'} {name} is {_quote(leading_comment(text))}")
+
+
+def live_sql(text: str, mart: str) -> str:
+    """A mart's SQL file rewritten to define ``<mart>_live`` (the name ``<mart>`` is its materialized table)."""
+    statement = f"create or replace view {mart} as"
+    if text.count(statement) != 1:
+        raise SchemaError(f"sql/40_marts/{mart}.sql must hold exactly one {statement!r}")
+    return text.replace(statement, f"create or replace view {mart}{LIVE} as")
 
 
 def _quote(text: str) -> str:
@@ -91,28 +99,44 @@ def _write(target: Path, view_for: Callable[[TableSchema], str | None], filesyst
     try:
         if filesystem is not None:
             con.register_filesystem(filesystem)
-        for schema in all_schemas().values():
-            sql = view_for(schema)
-            if sql is None:
-                _empty_table(con, schema)
-                kind = "table"
-            else:
-                con.execute(sql)
-                kind = "view"
-            con.execute(f"comment on {kind} {schema.table} is {_quote(schema.description)}")
-            for column in schema.columns:
-                con.execute(f"comment on column {schema.table}.{column.name} is {_quote(column.description)}")
-            if schema.partition_by:
-                con.execute(
-                    f"comment on column {schema.table}.split is 'Split: train, validation or test (Hive partition).'"
-                )
-        for path in sql_files():
-            _run_sql_file(con, path)
+        define_views(con, view_for)
         con.execute("checkpoint")
     finally:
         con.close()
     os.replace(temp, target)
     return target
+
+
+def define_views(con: duckdb.DuckDBPyConnection, view_for: Callable[[TableSchema], str | None]) -> None:
+    """Every declared table as a view (``view_for``) or an empty table, then the query layer of ``sql/``.
+
+    A mart's SQL defines ``<mart>_live``; ``<mart>`` reads its materialized Parquet, or is an
+    alias of the live view when the lake has none.
+    """
+    unmaterialized = []
+    for schema in all_schemas().values():
+        sql = view_for(schema)
+        if sql is not None:
+            con.execute(sql)
+            _describe(con, schema, "view")
+        elif schema.is_mart:
+            unmaterialized.append(schema)
+        else:
+            _empty_table(con, schema)
+            _describe(con, schema, "table")
+    for path in sql_files():
+        _run_sql_file(con, path)
+    for schema in unmaterialized:
+        con.execute(f"create view {schema.table} as select * from {schema.table}{LIVE}")
+        _describe(con, schema, "view")
+
+
+def _describe(con: duckdb.DuckDBPyConnection, schema: TableSchema, kind: str) -> None:
+    con.execute(f"comment on {kind} {schema.table} is {_quote(schema.description)}")
+    for column in schema.columns:
+        con.execute(f"comment on column {schema.table}.{column.name} is {_quote(column.description)}")
+    if schema.partition_by:
+        con.execute(f"comment on column {schema.table}.split is 'Split: train, validation or test (Hive partition).'")
 
 
 def _empty_table(con: duckdb.DuckDBPyConnection, schema: TableSchema) -> None:

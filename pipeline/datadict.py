@@ -19,15 +19,16 @@ def render_data_dictionary() -> str:
         "",
         "Every table is a folder of zstd Parquet files under the lake root and a view of the same name in",
         "`lake.duckdb`. Partitioned tables are Hive-partitioned by `split` (`split=train/...`); the `split`",
-        "column comes from the folder name and is not stored in the files.",
+        "column comes from the folder name and is not stored in the files. Marts are computed at build",
+        "time from the tables by the SQL of `sql/40_marts/` (their live views are `<mart>_live`).",
         "",
-        "| table | partitioned by | sorted by | columns |",
-        "|---|---|---|---|",
+        "| table | kind | partitioned by | sorted by | columns |",
+        "|---|---|---|---|---|",
     ]
-    schemas = all_schemas()
+    schemas = dict(sorted(all_schemas().items(), key=lambda item: item[1].is_mart))
     for name, schema in schemas.items():
         out.append(
-            f"| [`{name}`](#{name}) | {', '.join(schema.partition_by) or '—'} | "
+            f"| [`{name}`](#{name}) | {schema.kind} | {', '.join(schema.partition_by) or '—'} | "
             f"{', '.join(schema.sort_by) or '—'} | {len(schema.columns)} |"
         )
     for name, schema in schemas.items():

@@ -8,6 +8,7 @@ DuckDB when it is closed.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
 
 import duckdb
@@ -21,6 +22,7 @@ from pipeline.schema import TableSchema
 ROW_GROUP_ROWS = 256 * 1024
 ROW_GROUP_BYTES = 128 << 20  # a row group is also cut at this much buffered Arrow data (narratives: ~4k rows)
 SORT_KEY = "image_id_u64"
+DUCKDB_MEMORY_LIMIT = "1GB"  # build-time DuckDB work (re-sorts, overlaps, marts) spills beyond this
 
 
 def conform(table: pa.Table, schema: TableSchema) -> pa.Table:
@@ -126,16 +128,29 @@ class PartWriter:
             unsorted.unlink(missing_ok=True)
 
 
+def build_connection(temp_dir: Path) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB connection for build steps: bounded memory, spilling to ``temp_dir``."""
+    con = duckdb.connect(config={"memory_limit": DUCKDB_MEMORY_LIMIT})
+    con.execute("set temp_directory = $dir", {"dir": str(temp_dir)})
+    con.execute("set preserve_insertion_order = true")
+    return con
+
+
 def write_query(path: Path, schema: TableSchema, sql: str, params: dict[str, object], temp_dir: Path) -> int:
     """Write the result of a DuckDB query (sorts and joins spill to ``temp_dir``) as ``path``; returns rows."""
-    con = duckdb.connect()
+    con = build_connection(temp_dir)
     try:
-        con.execute("set temp_directory = $dir", {"dir": str(temp_dir)})
-        con.execute("set preserve_insertion_order = true")
-        writer = PartWriter(path, schema, track_order=False)
-        for batch in con.sql(sql, params=params).to_arrow_reader(writer.row_group_rows):
-            writer.write(pa.Table.from_batches([batch]))
-        writer.close()
-        return writer.rows
+        return write_batches(path, schema, con.sql(sql, params=params).to_arrow_reader(ROW_GROUP_ROWS))
     finally:
         con.close()
+
+
+def write_batches(path: Path, schema: TableSchema, batches: Iterable[pa.RecordBatch]) -> int:
+    """Write record batches (conformed to ``schema``) as the Parquet file ``path``; returns rows."""
+    writer = PartWriter(path, schema, track_order=False)
+    try:
+        for batch in batches:
+            writer.write(pa.Table.from_batches([batch]))
+    finally:
+        writer.close()
+    return writer.rows

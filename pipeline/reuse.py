@@ -90,11 +90,11 @@ def link_into(previous: Previous, relative: str, staging: Path) -> None:
 
 
 def unpartitioned_outputs(previous: Previous) -> list[str]:
-    """Every file of the previous release's tables that have no ``split`` partition (metadata tables)."""
+    """Every file of the previous release's metadata tables (no ``split`` partition; marts are always rebuilt)."""
     files = []
     for name, schema in all_schemas().items():
         folder = previous.release / name
-        if name == "rejects" or schema.partition_by or not folder.is_dir():
+        if name == "rejects" or schema.partition_by or schema.is_mart or not folder.is_dir():
             continue
         files += [p.relative_to(previous.release).as_posix() for p in sorted(folder.rglob("*.parquet"))]
     return files

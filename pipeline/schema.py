@@ -61,6 +61,11 @@ class TableSchema:
     partition_by: tuple[str, ...]
     sort_by: tuple[str, ...]
     columns: tuple[Column, ...]
+    kind: str = "table"  # "table": fed by source files; "mart": materialized from sql/40_marts/<table>.sql
+
+    @property
+    def is_mart(self) -> bool:
+        return self.kind == "mart"
 
     @property
     def arrow(self) -> pa.Schema:
@@ -91,6 +96,8 @@ def schemas_dir() -> Path:
     """Where the schema files are."""
     return bundled_dir("schemas")
 
+
+KINDS = ("table", "mart")
 
 _TOKEN = re.compile(r"\s*([A-Za-z_][A-Za-z_0-9]*|<|>|,|:)\s*")
 
@@ -163,9 +170,12 @@ def _load(path: Path) -> TableSchema:
             partition_by=tuple(raw.get("partition_by", ())),
             sort_by=tuple(raw.get("sort_by", ())),
             columns=columns,
+            kind=raw.get("kind", "table"),
         )
     except (KeyError, TypeError) as exc:
         raise SchemaError(f"{path}: invalid schema file ({exc})") from exc
+    if schema.kind not in KINDS:
+        raise SchemaError(f"{path}: kind {schema.kind!r} is not one of {', '.join(KINDS)}")
     if schema.table != path.stem:
         raise SchemaError(f"{path}: table {schema.table!r} must match the file name")
     for column in columns:
@@ -177,6 +187,11 @@ def _load(path: Path) -> TableSchema:
 def all_schemas() -> dict[str, TableSchema]:
     """Every declared table, by name, in file-name order."""
     return {p.stem: _load(p) for p in sorted(schemas_dir().glob("*.toml"))}
+
+
+def mart_schemas() -> list[TableSchema]:
+    """The marts: tables materialized at build time from the query layer."""
+    return [s for s in all_schemas().values() if s.is_mart]
 
 
 def table_schema(table: str) -> TableSchema:

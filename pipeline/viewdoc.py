@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import duckdb
 
-from pipeline.catalog import leading_comment, sql_files
+from pipeline.catalog import LIVE, leading_comment, sql_files
+from pipeline.schema import mart_schemas
 
 # A call that shows each table macro's output columns.
 MACRO_EXAMPLES = {
@@ -30,6 +31,7 @@ def render_views_doc(con: duckdb.DuckDBPyConnection) -> str:
         "The query layer below is loaded from `sql/` in this order; each layer may use the ones before.",
     ]
     layer = None
+    marts = {m.table for m in mart_schemas()}
     for path in sql_files():
         folder = path.parent.name
         if folder != layer:
@@ -37,7 +39,11 @@ def render_views_doc(con: duckdb.DuckDBPyConnection) -> str:
             out += ["", f"## {folder}"]
         name = path.stem
         call = MACRO_EXAMPLES.get(name)
-        out += ["", f"### `{name}`" + (" (table macro)" if call else ""), "", _cell(leading_comment(path.read_text()))]
+        title = f"### `{name}`" + (" (table macro)" if call else "")
+        if name in marts:
+            title = f"### `{name}{LIVE}` (materialized at build time as the table [`{name}`](data-dictionary.md#{name}))"
+            name = f"{name}{LIVE}"
+        out += ["", title, "", _cell(leading_comment(path.read_text()))]
         if call:
             out += ["", f"Example: `select * from {call}`"]
         columns = con.execute(f"describe select * from {call or name}").fetchall()

@@ -9,7 +9,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipeline.errors import SchemaError
-from pipeline.schema import all_schemas, parse_type
+from pipeline.catalog import sql_dir
+from pipeline.schema import _load, all_schemas, mart_schemas, parse_type
 
 
 @pytest.mark.parametrize(
@@ -43,10 +44,27 @@ def test_parse_type_rejects_nonsense(text: str) -> None:
 
 
 def test_every_public_table_is_declared() -> None:
-    assert sorted(all_schemas()) == [
+    assert sorted(s.table for s in all_schemas().values() if not s.is_mart) == [
         "attributes", "boxes", "class_ancestors", "class_parts", "class_paths", "classes", "hierarchy", "human_parts_images", "image_labels", "images",
         "masks", "narratives", "rejects", "relationship_names", "relationship_triplets", "relationships",
     ]  # fmt: skip
+    assert sorted(s.table for s in mart_schemas()) == [
+        "attribute_rates", "box_geometry", "class_stats", "image_summary", "relationship_stats",
+    ]  # fmt: skip
+
+
+def test_every_mart_has_its_sql_file_and_no_families() -> None:
+    for schema in mart_schemas():
+        assert (sql_dir() / "40_marts" / f"{schema.table}.sql").is_file()
+        assert schema.families == () and schema.partition_by == ()
+    assert {p.stem for p in (sql_dir() / "40_marts").glob("*.sql")} == {s.table for s in mart_schemas()}
+
+
+def test_unknown_kind_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "odd.toml"
+    path.write_text('table = "odd"\nkind = "cube"\ndescription = "x"\ncolumns = []\n')
+    with pytest.raises(SchemaError, match="kind 'cube' is not one of table, mart"):
+        _load(path)
 
 
 @pytest.mark.parametrize("table", sorted(all_schemas()))

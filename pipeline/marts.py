@@ -1,0 +1,33 @@
+"""Materialize the marts of ``sql/40_marts`` as Parquet tables of the release, once per build.
+
+A mart's view aggregates whole tables; run on every dashboard query it costs seconds at full
+scale. The build computes each one once, with the same SQL (its ``<mart>_live`` view), and
+writes it sorted by its declared ``sort_by`` under ``<release>/<mart>/<mart>.parquet``.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from pipeline.catalog import LIVE, define_views, view_sql
+from pipeline.parquet_writer import ROW_GROUP_ROWS, build_connection, write_batches
+from pipeline.schema import mart_schemas
+
+
+def materialize_marts(root: Path) -> dict[str, int]:
+    """Write every mart of the lake tables under ``root`` into ``root``; returns rows per mart."""
+    temp = root / ".marts-tmp"
+    con = build_connection(temp)
+    try:
+        define_views(con, lambda schema: None if schema.is_mart else view_sql(schema, root))
+        written = {}
+        for schema in mart_schemas():
+            order = f" order by {', '.join(schema.sort_by)}" if schema.sort_by else ""
+            query = con.sql(f"select * from {schema.table}{LIVE}{order}")
+            path = root / schema.table / f"{schema.table}.parquet"
+            written[schema.table] = write_batches(path, schema, query.to_arrow_reader(ROW_GROUP_ROWS))
+        return written
+    finally:
+        con.close()
+        shutil.rmtree(temp, ignore_errors=True)
