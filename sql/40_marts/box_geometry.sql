@@ -14,26 +14,38 @@ measured as (
     from boxes
 ),
 
-final as (
+quantiles as (
     select
         measured.label_mid,
-        classes.display_name as label_name,
         measured.split,
         count(*) as boxes,
         avg(area) as area_mean,
-        quantile_cont(area, 0.05) as area_p05,
-        quantile_cont(area, 0.25) as area_p25,
-        quantile_cont(area, 0.5) as area_median,
-        quantile_cont(area, 0.75) as area_p75,
-        quantile_cont(area, 0.95) as area_p95,
-        quantile_cont(aspect_ratio, 0.05) as aspect_ratio_p05,
-        quantile_cont(aspect_ratio, 0.25) as aspect_ratio_p25,
-        quantile_cont(aspect_ratio, 0.5) as aspect_ratio_median,
-        quantile_cont(aspect_ratio, 0.75) as aspect_ratio_p75,
-        quantile_cont(aspect_ratio, 0.95) as aspect_ratio_p95,
+        -- one sort per column and group: the list form of quantile_cont
+        quantile_cont(area, [0.05, 0.25, 0.5, 0.75, 0.95]) as area_q,
+        quantile_cont(aspect_ratio, [0.05, 0.25, 0.5, 0.75, 0.95]) as aspect_ratio_q,
     from measured
-    left join classes on classes.label_mid = measured.label_mid
     group by all
+),
+
+final as (
+    select
+        quantiles.label_mid,
+        classes.display_name as label_name,
+        quantiles.split,
+        quantiles.boxes,
+        quantiles.area_mean,
+        quantiles.area_q[1] as area_p05,
+        quantiles.area_q[2] as area_p25,
+        quantiles.area_q[3] as area_median,
+        quantiles.area_q[4] as area_p75,
+        quantiles.area_q[5] as area_p95,
+        quantiles.aspect_ratio_q[1] as aspect_ratio_p05,
+        quantiles.aspect_ratio_q[2] as aspect_ratio_p25,
+        quantiles.aspect_ratio_q[3] as aspect_ratio_median,
+        quantiles.aspect_ratio_q[4] as aspect_ratio_p75,
+        quantiles.aspect_ratio_q[5] as aspect_ratio_p95,
+    from quantiles
+    left join classes on classes.label_mid = quantiles.label_mid
 )
 
 select * from final
