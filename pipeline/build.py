@@ -269,7 +269,8 @@ def _build_into(
     _remove_overlaps(staging, [r for r in manifest.files if not r.reused_from], manifest.files)
     started = time.monotonic()
     marts = materialize_marts(staging)
-    log(f"marts {', '.join(f'{name} {rows:,}' for name, rows in marts.items())} rows ({time.monotonic() - started:.1f}s)")
+    counts = ", ".join(f"{name} {rows:,}" for name, rows in marts.items())
+    log(f"marts {counts} rows ({time.monotonic() - started:.1f}s)")
     _check(staging, manifest.files, rejects.count + carried, rejects.examples, options.max_rejects)
     manifest.unknown_mids = unknown_mids(staging)
     for kind, found in manifest.unknown_mids.items():

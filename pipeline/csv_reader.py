@@ -12,7 +12,9 @@ import csv
 import io
 import queue
 import threading
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -24,8 +26,10 @@ import pyarrow.csv as pacsv
 from pipeline.errors import HeaderError, InputFormatError
 
 BLOCK_SIZE = 16 << 20
+PARSE_WORKERS = 2  # chunks parsed at once (the machine this is tuned for has two cores)
 MAX_RECORD_BYTES = 64 << 20
 T = TypeVar("T")
+U = TypeVar("U")
 BOM = b"\xef\xbb\xbf"
 
 
@@ -122,16 +126,38 @@ def read_csv(
     quoted value), so memory stays at a few chunks whatever the file size.
     """
 
-    def parsed() -> Iterator[CsvBatch]:
+    def numbered() -> Iterator[tuple[bytes, bool, int]]:
         first_line = 1
         for chunk, is_first in _record_chunks(stream, file, block_size):
-            yield _parse_chunk(chunk, file, columns, has_header and is_first, first_line)
+            yield chunk, has_header and is_first, first_line
             first_line += chunk.count(b"\n")
 
-    yield from prefetch(parsed())
+    def parse(item: tuple[bytes, bool, int]) -> CsvBatch:
+        return _parse_chunk(item[0], file, columns, item[1], item[2])
+
+    yield from prefetch(ordered_map(parse, numbered(), PARSE_WORKERS))
 
 
 _DONE = object()
+
+
+def ordered_map(function: Callable[[T], U], items: Iterator[T], workers: int) -> Iterator[U]:
+    """``map`` over ``items`` by ``workers`` threads, in order, at most ``workers + 1`` items ahead.
+
+    pyarrow's CSV parser and casts release the GIL, so chunks parse on every core at once.
+    """
+    with ThreadPoolExecutor(workers, thread_name_prefix="oilake-parse") as pool:
+        pending: deque[Future[U]] = deque()
+        try:
+            for item in items:
+                pending.append(pool.submit(function, item))
+                if len(pending) > workers:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+        finally:
+            for future in pending:
+                future.cancel()
 
 
 def prefetch(items: Iterator[T], depth: int = 2) -> Iterator[T]:
@@ -176,13 +202,13 @@ def prefetch(items: Iterator[T], depth: int = 2) -> Iterator[T]:
 def _record_chunks(stream: pa.NativeFile, file: str, block_size: int) -> Iterator[tuple[bytes, bool]]:
     carry = b""
     first = True
-    lines_read = 0
+    bytes_read = 0
     while True:
         try:
             data = stream.read(block_size)
         except (OSError, EOFError, pa.ArrowInvalid) as exc:
-            raise InputFormatError(f"{file}: cannot be read after line {lines_read}: {exc}") from exc
-        lines_read += data.count(b"\n")
+            raise InputFormatError(f"{file}: cannot be read after byte {bytes_read:,}: {exc}") from exc
+        bytes_read += len(data)
         buffer = carry + data if carry else data
         if not data:
             if buffer:

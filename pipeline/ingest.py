@@ -89,11 +89,11 @@ def iter_frames(
                 frame = pl.from_arrow(batch.table)
                 assert isinstance(frame, pl.DataFrame)
                 frame = frame.with_columns(pl.Series("_line", batch.lines, dtype=pl.Int64))
-                parsed = spec.transform(frame)
+                parsed = spec.apply(frame)
                 bad = parsed.get_column("_reason").is_not_null()
                 if bad.any():
                     bad_rows = frame.filter(bad)
-                    explained = spec.transform(bad_rows, explain=True)
+                    explained = spec.apply(bad_rows, explain=True)
                     _quarantine(bad_rows, explained, spec.json_schema is not None, rejects, report, file.name)
                     parsed = parsed.filter(~bad)
                 yield parsed.drop("_line", "_reason")
@@ -155,7 +155,7 @@ def read_small(
         family=file.official.family, split=file.official.split, file=file.name, table=spec.table, path=file.display_path
     )
     frames = list(iter_frames(source, file, spec, header, rejects, report))
-    frame = pl.concat(frames) if frames else spec.transform(_empty_source(spec)).drop("_line", "_reason")
+    frame = pl.concat(frames) if frames else spec.apply(_empty_source(spec)).drop("_line", "_reason")
     return frame, report
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import pyarrow as pa
+
 from pipeline.catalog import LIVE, define_views, view_sql
 from pipeline.parquet_writer import ROW_GROUP_ROWS, build_connection, write_batches
 from pipeline.schema import mart_schemas
@@ -18,15 +20,19 @@ from pipeline.schema import mart_schemas
 def materialize_marts(root: Path) -> dict[str, int]:
     """Write every mart of the lake tables under ``root`` into ``root``; returns rows per mart."""
     temp = root / ".marts-tmp"
+    pa.default_memory_pool().release_unused()  # hand the ingest's Arrow buffers back before DuckDB takes its share
     con = build_connection(temp)
     try:
         define_views(con, lambda schema: None if schema.is_mart else view_sql(schema, root))
         written = {}
         for schema in mart_schemas():
+            # aggregate first, sort after: under ORDER BY, DuckDB ran box_geometry's quantiles out of memory
+            con.execute(f"create temp table _mart as select * from {schema.table}{LIVE}")
             order = f" order by {', '.join(schema.sort_by)}" if schema.sort_by else ""
-            query = con.sql(f"select * from {schema.table}{LIVE}{order}")
+            query = con.sql(f"select * from _mart{order}")
             path = root / schema.table / f"{schema.table}.parquet"
             written[schema.table] = write_batches(path, schema, query.to_arrow_reader(ROW_GROUP_ROWS))
+            con.execute("drop table _mart")
         return written
     finally:
         con.close()

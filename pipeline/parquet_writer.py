@@ -22,7 +22,7 @@ from pipeline.schema import TableSchema
 ROW_GROUP_ROWS = 256 * 1024
 ROW_GROUP_BYTES = 128 << 20  # a row group is also cut at this much buffered Arrow data (narratives: ~4k rows)
 SORT_KEY = "image_id_u64"
-DUCKDB_MEMORY_LIMIT = "1GB"  # build-time DuckDB work (re-sorts, overlaps, marts) spills beyond this
+DUCKDB_MEMORY_LIMIT = "640MB"  # build-time DuckDB work (re-sorts, overlaps, marts) spills beyond this
 
 
 def conform(table: pa.Table, schema: TableSchema) -> pa.Table:

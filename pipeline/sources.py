@@ -11,7 +11,6 @@ itself) or ``--storage-option endpoint_url=...``. Every URL this module puts in 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import socket
@@ -33,6 +32,7 @@ from pipeline.errors import (
     SourceNotFoundError,
     SourceUnreachableError,
 )
+from pipeline.hashing import BackgroundMd5
 from pipeline.official import OfficialFile
 
 COMPRESSED_SUFFIXES = (".gz",)
@@ -348,7 +348,7 @@ class HashingReader:
         self._raw = raw
         self._file = file
         self._url = url
-        self.md5 = hashlib.md5()
+        self.md5 = BackgroundMd5()
         self.bytes_read = 0
         self.closed = False
         self._ended = False
@@ -425,6 +425,7 @@ class HashingReader:
     def close(self) -> None:
         if not self.closed:
             self._raw.close()
+            self.md5.close()
             self.closed = True
 
 

@@ -41,7 +41,8 @@ def render_views_doc(con: duckdb.DuckDBPyConnection) -> str:
         call = MACRO_EXAMPLES.get(name)
         title = f"### `{name}`" + (" (table macro)" if call else "")
         if name in marts:
-            title = f"### `{name}{LIVE}` (materialized at build time as the table [`{name}`](data-dictionary.md#{name}))"
+            table = f"[`{name}`](data-dictionary.md#{name})"
+            title = f"### `{name}{LIVE}` (materialized at build time as the table {table})"
             name = f"{name}{LIVE}"
         out += ["", title, "", _cell(leading_comment(path.read_text()))]
         if call:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import time
+
 import pyarrow as pa
 import pytest
 
-from pipeline.csv_reader import check_header, parse_header, read_csv
+from pipeline.csv_reader import check_header, ordered_map, parse_header, read_csv
 from pipeline.errors import HeaderError
 
 COLUMNS = ["a", "b", "c"]
@@ -89,3 +91,27 @@ def test_a_quote_that_never_closes_is_a_clear_error(monkeypatch: pytest.MonkeyPa
     data = b'a,b,c\n1,"open,3\n' + b"4,5,6\n" * 50
     with pytest.raises(InputFormatError, match="a quote is probably never closed"):
         _read(data, block_size=32)
+
+
+def test_ordered_map_keeps_order_and_raises_in_place() -> None:
+
+    def slow_square(n: int) -> int:
+        time.sleep(0.01 * (5 - n % 5))  # later items finish first
+        if n == 7:
+            raise ValueError("seven")
+        return n * n
+
+    assert list(ordered_map(slow_square, iter(range(7)), workers=2)) == [n * n for n in range(7)]
+    results = ordered_map(slow_square, iter(range(10)), workers=2)
+    assert [next(results) for _ in range(7)] == [n * n for n in range(7)]
+    with pytest.raises(ValueError, match="seven"):
+        next(results)
+
+
+def test_many_chunks_parse_in_order_on_several_workers() -> None:
+    rows = [f"{i:016x},/m/0{i % 7},{i}" for i in range(5000)]
+    data = ("ImageID,LabelName,N\n" + "\n".join(rows) + "\n").encode()
+    batches = list(read_csv(pa.BufferReader(data), "f.csv", ["ImageID", "LabelName", "N"], True, block_size=4096))
+    assert len(batches) > 20
+    assert [v for b in batches for v in b.table.column("N").to_pylist()] == [str(i) for i in range(5000)]
+    assert [int(n) for b in batches for n in b.lines] == list(range(2, 5002))

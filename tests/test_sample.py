@@ -32,6 +32,12 @@ EXPECTED_ROWS = {
     "relationship_names": 10,
     "relationship_triplets": 329,
     "relationships": 90,
+    # marts
+    "attribute_rates": 116,
+    "box_geometry": 242,
+    "class_stats": 714,
+    "image_summary": 240,
+    "relationship_stats": 48,
 }
 
 

@@ -8,8 +8,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline.errors import SchemaError
 from pipeline.catalog import sql_dir
+from pipeline.errors import SchemaError
 from pipeline.schema import _load, all_schemas, mart_schemas, parse_type
 
 

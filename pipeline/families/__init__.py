@@ -18,16 +18,22 @@ class Family:
     one, used as column names. JSON-lines files instead give ``json_schema``
     (what pyarrow parses) and ``check_line`` (why one decoded line is unfit).
     ``transform`` maps the parsed frame plus ``_line`` to the table's columns
-    plus ``_line`` and ``_reason`` (NULL for good rows).
+    plus ``_line`` and ``_reason`` (NULL for good rows), lazily: ``apply`` runs
+    it as one query, so an expression used by a value and its checks (a float
+    parsed from a string) is computed once.
     """
 
     families: tuple[str, ...]
     table: str
     headers: tuple[tuple[str, ...], ...]
     has_header: bool
-    transform: Callable[..., pl.DataFrame]
+    transform: Callable[..., pl.LazyFrame]
     json_schema: pa.Schema | None = None
     check_line: Callable[[object], str | None] | None = None
+
+    def apply(self, frame: pl.DataFrame, explain: bool = False) -> pl.DataFrame:
+        """``transform`` run on ``frame``."""
+        return self.transform(frame.lazy(), explain=explain).collect()
 
 
 def family_specs() -> dict[str, Family]:

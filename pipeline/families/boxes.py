@@ -19,8 +19,8 @@ def _xclick_name(column: str) -> str:
     return f"x_click_{column[6]}{column[7].lower()}"
 
 
-def transform(df: pl.DataFrame, explain: bool = False) -> pl.DataFrame:
-    has_xclick = XCLICK[0] in df.columns
+def transform(df: pl.LazyFrame, explain: bool = False) -> pl.LazyFrame:
+    has_xclick = XCLICK[0] in df.collect_schema().names()
     checks = [
         f.check_image_id("ImageID"),
         f.check_not_empty("Source"),

@@ -10,7 +10,7 @@ from pipeline.families import Family
 HEADER = ("ImageID", "Source", "LabelName", "Confidence")
 
 
-def transform(df: pl.DataFrame, explain: bool = False) -> pl.DataFrame:
+def transform(df: pl.LazyFrame, explain: bool = False) -> pl.LazyFrame:
     checks = [
         f.check_image_id("ImageID"),
         f.check_not_empty("Source"),

@@ -12,7 +12,7 @@ HEADER = ("ImageID", "Subset", "OriginalURL", "OriginalLandingURL", "License", "
 ROTATION_UNKNOWN = ("", "nan", "NaN")
 
 
-def transform(df: pl.DataFrame, explain: bool = False) -> pl.DataFrame:
+def transform(df: pl.LazyFrame, explain: bool = False) -> pl.LazyFrame:
     checks = [
         f.check_image_id("ImageID"),
         f.check_not_empty("Subset"),

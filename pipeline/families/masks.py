@@ -48,7 +48,7 @@ def check_clicks(column: str) -> f.Check:
     return f.Check(bad, reason)
 
 
-def transform(df: pl.DataFrame, explain: bool = False) -> pl.DataFrame:
+def transform(df: pl.LazyFrame, explain: bool = False) -> pl.LazyFrame:
     checks = [
         f.check_not_empty("MaskPath"),
         f.check_image_id("ImageID"),

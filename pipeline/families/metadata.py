@@ -12,7 +12,7 @@ from pipeline import fields as f
 from pipeline.families import Family
 
 
-def _class_descriptions(df: pl.DataFrame, explain: bool = False) -> pl.DataFrame:
+def _class_descriptions(df: pl.LazyFrame, explain: bool = False) -> pl.LazyFrame:
     return df.select(
         pl.col("LabelName").alias("label_mid"),
         pl.col("DisplayName").alias("display_name"),
@@ -21,7 +21,7 @@ def _class_descriptions(df: pl.DataFrame, explain: bool = False) -> pl.DataFrame
     )
 
 
-def _mid_list(df: pl.DataFrame, explain: bool = False) -> pl.DataFrame:
+def _mid_list(df: pl.LazyFrame, explain: bool = False) -> pl.LazyFrame:
     return df.select(
         pl.col("LabelName").alias("label_mid"),
         pl.col("_line"),
@@ -29,7 +29,7 @@ def _mid_list(df: pl.DataFrame, explain: bool = False) -> pl.DataFrame:
     )
 
 
-def _attributes(df: pl.DataFrame, explain: bool = False) -> pl.DataFrame:
+def _attributes(df: pl.LazyFrame, explain: bool = False) -> pl.LazyFrame:
     return df.select(
         pl.col("AttributeName").alias("attribute_mid"),
         pl.col("DisplayName").alias("display_name"),
@@ -38,7 +38,7 @@ def _attributes(df: pl.DataFrame, explain: bool = False) -> pl.DataFrame:
     )
 
 
-def _relationship_names(df: pl.DataFrame, explain: bool = False) -> pl.DataFrame:
+def _relationship_names(df: pl.LazyFrame, explain: bool = False) -> pl.LazyFrame:
     return df.select(
         pl.col("RelationshipLabel").alias("relationship"),
         pl.col("DisplayName").alias("display_name"),
@@ -47,7 +47,7 @@ def _relationship_names(df: pl.DataFrame, explain: bool = False) -> pl.DataFrame
     )
 
 
-def _triplets(df: pl.DataFrame, explain: bool = False) -> pl.DataFrame:
+def _triplets(df: pl.LazyFrame, explain: bool = False) -> pl.LazyFrame:
     return df.select(
         pl.col("LabelName1").alias("label_mid_1"),
         pl.col("LabelName2").alias("label_mid_2"),
@@ -59,7 +59,7 @@ def _triplets(df: pl.DataFrame, explain: bool = False) -> pl.DataFrame:
     )
 
 
-def _image_ids(df: pl.DataFrame, explain: bool = False) -> pl.DataFrame:
+def _image_ids(df: pl.LazyFrame, explain: bool = False) -> pl.LazyFrame:
     return df.select(
         *f.image_id_columns("ImageID"),
         pl.col("_line"),

@@ -51,7 +51,7 @@ def _not_null(name: str) -> f.Check:
     return f.Check(pl.col(name).is_null(), pl.lit(f"{name}: missing"))
 
 
-def transform(df: pl.DataFrame, explain: bool = False) -> pl.DataFrame:
+def transform(df: pl.LazyFrame, explain: bool = False) -> pl.LazyFrame:
     checks = [
         *(_not_null(c) for c in REQUIRED),
         f.check_image_id("image_id"),

@@ -12,7 +12,7 @@ HEADER = ("ImageID", "LabelName1", "LabelName2", "XMin1", "XMax1", "YMin1", "YMa
 COORDS = {c: f"{c[0].lower()}_{c[1:4].lower()}_{c[4]}" for c in HEADER[3:11]}
 
 
-def transform(df: pl.DataFrame, explain: bool = False) -> pl.DataFrame:
+def transform(df: pl.LazyFrame, explain: bool = False) -> pl.LazyFrame:
     checks = [
         f.check_image_id("ImageID"),
         f.check_mid("LabelName1"),
