@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 import numpy as np
+import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
@@ -46,7 +47,7 @@ class Malformed:
 class CsvBatch:
     """Parsed rows (all columns as strings) with their lines, and malformed rows."""
 
-    table: pa.Table
+    frame: pl.DataFrame
     lines: np.ndarray
     malformed: list[Malformed] = field(default_factory=list)
     blank_lines: int = 0
@@ -125,6 +126,22 @@ def read_csv(
     newline preceded by an even number of quote characters, i.e. outside any
     quoted value), so memory stays at a few chunks whatever the file size.
     """
+    return read_csv_then(stream, file, columns, has_header, _same, block_size)
+
+
+def _same(batch: CsvBatch) -> CsvBatch:
+    return batch
+
+
+def read_csv_then(
+    stream: pa.NativeFile,
+    file: str,
+    columns: list[str],
+    has_header: bool,
+    then: Callable[[CsvBatch], T],
+    block_size: int = BLOCK_SIZE,
+) -> Iterator[T]:
+    """``read_csv`` with ``then`` applied to each batch by the same worker that parsed it."""
 
     def numbered() -> Iterator[tuple[bytes, bool, int]]:
         first_line = 1
@@ -132,8 +149,8 @@ def read_csv(
             yield chunk, has_header and is_first, first_line
             first_line += chunk.count(b"\n")
 
-    def parse(item: tuple[bytes, bool, int]) -> CsvBatch:
-        return _parse_chunk(item[0], file, columns, item[1], item[2])
+    def parse(item: tuple[bytes, bool, int]) -> T:
+        return then(_parse_chunk(item[0], file, columns, item[1], item[2]))
 
     yield from prefetch(ordered_map(parse, numbered(), PARSE_WORKERS))
 
@@ -242,6 +259,47 @@ def _last_record_end(buffer: bytes) -> int:
 
 
 def _parse_chunk(chunk: bytes, file: str, columns: list[str], skip_header: bool, first_line: int) -> CsvBatch:
+    return _parse_plain(chunk, columns, skip_header, first_line) or _parse_any(
+        chunk, file, columns, skip_header, first_line
+    )
+
+
+def _parse_plain(chunk: bytes, columns: list[str], skip_header: bool, first_line: int) -> CsvBatch | None:
+    """The fast path for the common chunk: Polars parses it, or None when the chunk needs the careful path.
+
+    Taken only when nothing can differ from ``_parse_any``: several columns, no quote, no carriage
+    return, no BOM, valid UTF-8 (Polars refuses the rest), no row with too many fields (Polars
+    refuses it), as many separators as full rows need (so no row has too few) and no row whose
+    fields are all empty (a blank line); then every line is a good row and its number is its position.
+    """
+    if len(columns) < 2 or b'"' in chunk or b"\r" in chunk or chunk.startswith(BOM) or chunk.endswith(b"\n\n"):
+        return None
+    if skip_header and b"\n" not in chunk:
+        return None  # the header alone
+    body = chunk[chunk.index(b"\n") + 1 :] if skip_header else chunk
+    if not body.strip(b"\n"):
+        return None
+    try:
+        frame = pl.read_csv(
+            body,
+            has_header=False,
+            new_columns=columns,
+            schema=dict.fromkeys(columns, pl.String),
+            quote_char=None,
+            empty_string_is_null=False,
+        )
+    except pl.exceptions.PolarsError:  # any refusal: the careful path explains it
+        return None
+    if body.count(b",") != frame.height * (len(columns) - 1):
+        return None
+    if frame.select(pl.all_horizontal(pl.all().str.len_bytes() == 0).any()).item():
+        return None
+    start = first_line + (1 if skip_header else 0)
+    return CsvBatch(frame, np.arange(start, start + frame.height, dtype=np.int64))
+
+
+def _parse_any(chunk: bytes, file: str, columns: list[str], skip_header: bool, first_line: int) -> CsvBatch:
+    """The careful path: quotes, embedded newlines, malformed rows, invalid UTF-8, blank lines."""
     invalid: list[_Invalid] = []
     if skip_header and b"\n" not in chunk:
         chunk += b"\n"  # a header-only file without a final newline: pyarrow needs the header line ended
@@ -276,7 +334,9 @@ def _parse_chunk(chunk: bytes, file: str, columns: list[str], skip_header: bool,
     lines, malformed = _locate(table, invalid, first_record, first_line, may_hold_newlines=b'"' in chunk)
     table, lines, blank = _drop_blank(table, lines)
     table, lines, bad_utf8 = _decode(table, lines)
-    return CsvBatch(table, lines, sorted(malformed + bad_utf8, key=lambda m: m.line), blank)
+    frame = pl.from_arrow(table)
+    assert isinstance(frame, pl.DataFrame)
+    return CsvBatch(frame, lines, sorted(malformed + bad_utf8, key=lambda m: m.line), blank)
 
 
 def _drop_blank(table: pa.Table, lines: np.ndarray) -> tuple[pa.Table, np.ndarray, int]:

@@ -11,14 +11,14 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
-from pipeline.csv_reader import CsvBatch, prefetch, read_csv, to_csv_line
+from pipeline.csv_reader import CsvBatch, Malformed, prefetch, read_csv_then, to_csv_line
 from pipeline.errors import InputFormatError
 from pipeline.families import Family
 from pipeline.jsonl_reader import read_jsonl
-from pipeline.parquet_writer import PartWriter
+from pipeline.parquet_writer import PartWriter, conform
 from pipeline.progress import FileProgress
 from pipeline.rejects import RejectSink
-from pipeline.schema import table_schema
+from pipeline.schema import TableSchema, table_schema
 from pipeline.sources import Source, SourceFile
 
 
@@ -58,45 +58,70 @@ def output_name(file: SourceFile) -> str:
     return f"{stem}.parquet"
 
 
-def iter_frames(
+@dataclass
+class CheckedBatch:
+    """One batch after the family's checks: its good rows as the table's columns, and what to quarantine."""
+
+    rows_read: int
+    blank_lines: int
+    good: pl.DataFrame | None  # None when no row of the batch is good
+    rejected: list[Malformed]
+    arrow: pa.Table | None = None  # ``good`` conformed to the table's schema, when asked for
+
+
+def check_batch(batch: CsvBatch, spec: Family, is_json: bool, schema: TableSchema | None = None) -> CheckedBatch:
+    """Run the family's checks on ``batch`` (in a parse worker): split good rows from rows to quarantine."""
+    checked = CheckedBatch(batch.frame.height + len(batch.malformed), batch.blank_lines, None, list(batch.malformed))
+    if not batch.frame.height:
+        return checked
+    frame = batch.frame.with_columns(pl.Series("_line", batch.lines, dtype=pl.Int64))
+    parsed = spec.apply(frame)
+    bad = parsed.get_column("_reason").is_not_null()
+    if bad.any():
+        bad_rows = frame.filter(bad)
+        checked.rejected += _explain(bad_rows, spec.apply(bad_rows, explain=True), is_json)
+        parsed = parsed.filter(~bad)
+    checked.good = parsed.drop("_line", "_reason")
+    if schema is not None:
+        checked.arrow = conform(checked.good.to_arrow(), schema)
+    return checked
+
+
+def iter_checked(
     source: Source,
     file: SourceFile,
     spec: Family,
     header: list[str] | None,
     rejects: RejectSink,
     report: FileReport,
-) -> Iterator[pl.DataFrame]:
-    """Good rows of ``file`` as frames of the table's columns; rejects go to ``rejects``."""
+    schema: TableSchema | None = None,
+) -> Iterator[CheckedBatch]:
+    """Checked batches of ``file`` (with ``schema``: also as conformed Arrow); rejects go to ``rejects``."""
     progress = FileProgress(file.name, file.size)
+    is_json = spec.json_schema is not None and spec.check_line is not None
+
+    def then(batch: CsvBatch) -> CheckedBatch:
+        return check_batch(batch, spec, is_json, schema)
+
     with source.open(file) as opened:
         if spec.json_schema is not None and spec.check_line is not None:
-            batches: Iterator[CsvBatch] = prefetch(
-                read_jsonl(opened.stream, file.name, spec.json_schema, spec.check_line)
+            checked: Iterator[CheckedBatch] = prefetch(
+                map(then, read_jsonl(opened.stream, file.name, spec.json_schema, spec.check_line))
             )
         else:
-            batches = read_csv(opened.stream, file.name, list(header or spec.headers[0]), spec.has_header)
-        for batch in batches:
+            columns = list(header or spec.headers[0])
+            checked = read_csv_then(opened.stream, file.name, columns, spec.has_header, then)
+        for batch in checked:
             report.blank_lines += batch.blank_lines
-            report.rows_read += batch.table.num_rows + len(batch.malformed)
-            if batch.malformed:
+            report.rows_read += batch.rows_read
+            if batch.rejected:
+                rejected = sorted(batch.rejected, key=lambda m: m.line)
                 rejects.add(
-                    report.table, file.name,
-                    [m.line for m in batch.malformed], [m.reason for m in batch.malformed],
-                    [m.raw for m in batch.malformed],
+                    report.table, file.name, [m.line for m in rejected], [m.reason for m in rejected],
+                    [m.raw for m in rejected],
                 )  # fmt: skip
-                report.rows_rejected += len(batch.malformed)
-            if batch.table.num_rows:
-                frame = pl.from_arrow(batch.table)
-                assert isinstance(frame, pl.DataFrame)
-                frame = frame.with_columns(pl.Series("_line", batch.lines, dtype=pl.Int64))
-                parsed = spec.apply(frame)
-                bad = parsed.get_column("_reason").is_not_null()
-                if bad.any():
-                    bad_rows = frame.filter(bad)
-                    explained = spec.apply(bad_rows, explain=True)
-                    _quarantine(bad_rows, explained, spec.json_schema is not None, rejects, report, file.name)
-                    parsed = parsed.filter(~bad)
-                yield parsed.drop("_line", "_reason")
+                report.rows_rejected += len(rejected)
+            yield batch
             progress.update(opened.hashed.bytes_read)
         report.md5 = opened.finish()
         report.bytes = opened.hashed.bytes_read
@@ -107,10 +132,7 @@ def iter_frames(
     report.seconds = progress.close()
 
 
-def _quarantine(
-    source_rows: pl.DataFrame, explained: pl.DataFrame, is_json: bool,
-    rejects: RejectSink, report: FileReport, file: str,
-) -> None:  # fmt: skip
+def _explain(source_rows: pl.DataFrame, explained: pl.DataFrame, is_json: bool) -> list[Malformed]:
     reasons = explained.get_column("_reason").to_list()
     lines = source_rows.get_column("_line").to_list()
     values = source_rows.drop("_line")
@@ -118,8 +140,7 @@ def _quarantine(
         raws = [json.dumps(row, ensure_ascii=False) for row in values.to_dicts()]
     else:
         raws = [to_csv_line(list(row)) for row in values.iter_rows()]
-    rejects.add(report.table, file, lines, reasons, raws)
-    report.rows_rejected += len(lines)
+    return [Malformed(line, reason, raw) for line, reason, raw in zip(lines, reasons, raws, strict=True)]
 
 
 def ingest_to_parquet(
@@ -136,10 +157,12 @@ def ingest_to_parquet(
         family=file.official.family, split=file.official.split, file=file.name, table=table, path=file.display_path
     )
     relative = Path(table) / f"split={file.official.split}" / output_name(file)
-    writer = PartWriter(staging / relative, table_schema(table))
+    schema = table_schema(table)
+    writer = PartWriter(staging / relative, schema)
     try:
-        for frame in iter_frames(source, file, spec, header, rejects, report):
-            writer.write(frame.to_arrow())
+        for batch in iter_checked(source, file, spec, header, rejects, report, schema):
+            if batch.arrow is not None:
+                writer.write(batch.arrow)
     finally:
         report.resorted = writer.close()
     report.rows_written = writer.rows
@@ -154,7 +177,8 @@ def read_small(
     report = FileReport(
         family=file.official.family, split=file.official.split, file=file.name, table=spec.table, path=file.display_path
     )
-    frames = list(iter_frames(source, file, spec, header, rejects, report))
+    checked = iter_checked(source, file, spec, header, rejects, report)
+    frames = [batch.good for batch in checked if batch.good is not None]
     frame = pl.concat(frames) if frames else spec.apply(_empty_source(spec)).drop("_line", "_reason")
     return frame, report
 

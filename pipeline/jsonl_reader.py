@@ -12,6 +12,7 @@ import json
 from collections.abc import Callable, Iterator
 
 import numpy as np
+import polars as pl
 import pyarrow as pa
 import pyarrow.json as pajson
 
@@ -67,7 +68,7 @@ def _parse_chunk(lines: list[bytes], first_line: int, schema: pa.Schema, check_l
     kept = [s for s in stripped if s]
     table = _read(kept, schema)
     if table is not None:  # missing keys come out NULL; the family's transform quarantines them
-        return CsvBatch(table, numbers[keep], [], blank)
+        return CsvBatch(_frame(table), numbers[keep], [], blank)
     good: list[bytes] = []
     good_numbers: list[int] = []
     malformed: list[Malformed] = []
@@ -87,7 +88,13 @@ def _parse_chunk(lines: list[bytes], first_line: int, schema: pa.Schema, check_l
     table = _read(good, schema) if good else schema.empty_table()
     if table is None:  # pragma: no cover - every line was read alone above
         raise InputFormatError("lines that parse alone failed together")
-    return CsvBatch(table, np.array(good_numbers, dtype=np.int64), malformed, blank)
+    return CsvBatch(_frame(table), np.array(good_numbers, dtype=np.int64), malformed, blank)
+
+
+def _frame(table: pa.Table) -> pl.DataFrame:
+    frame = pl.from_arrow(table)
+    assert isinstance(frame, pl.DataFrame)
+    return frame
 
 
 def _read(lines: list[bytes], schema: pa.Schema) -> pa.Table | None:

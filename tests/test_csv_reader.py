@@ -7,7 +7,7 @@ import time
 import pyarrow as pa
 import pytest
 
-from pipeline.csv_reader import check_header, ordered_map, parse_header, read_csv
+from pipeline.csv_reader import _parse_any, _parse_plain, check_header, ordered_map, parse_header, read_csv
 from pipeline.errors import HeaderError
 
 COLUMNS = ["a", "b", "c"]
@@ -18,7 +18,7 @@ def _read(data: bytes, has_header: bool = True, block_size: int = 1 << 20) -> tu
     lines: list[int] = []
     malformed = []
     for batch in read_csv(pa.BufferReader(data), "f.csv", COLUMNS, has_header, block_size=block_size):
-        rows += batch.table.to_pylist()
+        rows += batch.frame.to_dicts()
         lines += batch.lines.tolist()
         malformed += batch.malformed
     return rows, lines, malformed
@@ -113,5 +113,36 @@ def test_many_chunks_parse_in_order_on_several_workers() -> None:
     data = ("ImageID,LabelName,N\n" + "\n".join(rows) + "\n").encode()
     batches = list(read_csv(pa.BufferReader(data), "f.csv", ["ImageID", "LabelName", "N"], True, block_size=4096))
     assert len(batches) > 20
-    assert [v for b in batches for v in b.table.column("N").to_pylist()] == [str(i) for i in range(5000)]
+    assert [v for b in batches for v in b.frame["N"].to_list()] == [str(i) for i in range(5000)]
     assert [int(n) for b in batches for n in b.lines] == list(range(2, 5002))
+
+
+@pytest.mark.parametrize(
+    "chunk",
+    [
+        b"a,b,c\n1,2,3\n4,5,6\n",
+        b"a,b,c\n1,2,3\n4,5,6",
+        b"a,b,c\n1,,3\n,,6\n",
+        b"a,b,c\n1,2,3\n,,\n4,5,6\n",
+        b"a,b,c\n1,2,3\n,,",
+        b"a,b,c\n1,2,3\n\n4,5,6\n",
+        b"a,b,c\n1,2\n4,5,6,\n",
+        b"a,b,c\n1,2,3,4\n",
+        b"a,b,c\n1,2\n",
+        b'a,b,c\n1,"2,x",3\n',
+        b"a,b,c\r\n1,2,3\r\n",
+        b"a,b,c\n1,\xff,3\n",
+        b"a,b,c\n",
+        b"a,b,c",
+    ],
+)
+def test_fast_path_agrees_with_the_careful_path(chunk: bytes) -> None:
+    """Where the Polars fast path takes a chunk, it gives what the pyarrow path gives."""
+    fast = _parse_plain(chunk, COLUMNS, True, 10)
+    careful = _parse_any(chunk, "f.csv", COLUMNS, True, 10)
+    taken = chunk in (b"a,b,c\n1,2,3\n4,5,6\n", b"a,b,c\n1,2,3\n4,5,6", b"a,b,c\n1,,3\n,,6\n")
+    assert (fast is not None) == taken
+    if fast is not None:
+        assert fast.frame.equals(careful.frame)
+        assert fast.lines.tolist() == careful.lines.tolist() == [11, 12]
+        assert (fast.malformed, fast.blank_lines) == (careful.malformed, careful.blank_lines) == ([], 0)
