@@ -44,6 +44,7 @@ TARGETS = {"build_ratio": 1.2, "peak_rss_bytes": 1.5e9, "scale1_seconds": 360.0,
 PANDAS_RAM_FRACTION = {"csv": 1 / 10, "jsonl": 1 / 100}
 ENGINE_SCRIPT = Path(__file__).with_name("bench_engines.py")
 _FINISHED_FILE = re.compile(r"← (\S+): [\d,]+ rows")
+_MARTS = re.compile(r"^marts .*\(([\d.]+)s\)$")
 
 
 @dataclass
@@ -275,12 +276,14 @@ def run_build(folder: Path, lake: Path) -> dict[str, object]:
             }
         )  # fmt: skip
     ingest = sum(f["seconds"] for f in files)
+    marts = [float(m.group(1)) for _, line in run.lines if (m := _MARTS.match(line.strip()))]
     return {
         "command": " ".join(command),
         "seconds": run.seconds,
         "cpu_seconds": run.cpu_seconds,
         "ingest_seconds": ingest,
         "overhead_seconds": run.seconds - ingest,
+        "marts_seconds": marts[0] if marts else None,
         "peak_rss_bytes": run.peak_rss_bytes,
         "hwm_bytes": run.hwm_bytes,
         "sampled_peak_bytes": run.sampled_peak_bytes,

@@ -316,7 +316,9 @@ def render(results: dict, path: Path, report_dir: Path) -> str:
         f"The build's whole-process wall time (`{build['command']} ...`, interpreter start and imports "
         f"included) is {build['seconds']:,.2f} s: {build['ingest_seconds']:,.2f} s ingesting the files and "
         f"{build['overhead_seconds']:,.2f} s of overhead (interpreter start and imports, header checks of every "
-        "file before any work, class graph, overlap removal, reconciliation and schema checks, catalog, publish). "
+        "file before any work, class graph, overlap removal, "
+        + (f"materializing the marts: {build['marts_seconds']:,.2f} s, " if build.get("marts_seconds") else "")
+        + "reconciliation and schema checks, catalog, publish). "
         "The engines' times are conversion time only (their "
         "import is not counted). `CPU s` is user + system time of the whole process (engines: of their "
         "processes, imports included): on 2 cores a runner that keeps both busy shows about twice its wall time.",

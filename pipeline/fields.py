@@ -74,8 +74,8 @@ def check_float_or_null(column: str, null_tokens: tuple[str, ...] = ("",)) -> Ch
 
 
 def flag(column: str) -> pl.Expr:
-    """``1`` → true, ``0`` → false, ``-1`` (unknown) → NULL."""
-    return pl.col(column).replace_strict({"1": True, "0": False}, default=None, return_dtype=pl.Boolean)
+    """``1`` → true, ``0`` → false, ``-1`` (unknown) → NULL (any other value fails ``check_flag``)."""
+    return pl.when(pl.col(column) == "1").then(True).when(pl.col(column) == "0").then(False)
 
 
 def check_flag(column: str) -> Check:
