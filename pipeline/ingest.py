@@ -64,9 +64,9 @@ class CheckedBatch:
 
     rows_read: int
     blank_lines: int
-    good: pl.DataFrame | None  # None when no row of the batch is good
+    good: pl.DataFrame | None  # None when no row of the batch is good, or when ``arrow`` holds them
     rejected: list[Malformed]
-    arrow: pa.Table | None = None  # ``good`` conformed to the table's schema, when asked for
+    arrow: pa.Table | None = None  # the good rows conformed to the table's schema, when a schema is given
 
 
 def check_batch(batch: CsvBatch, spec: Family, is_json: bool, schema: TableSchema | None = None) -> CheckedBatch:
@@ -81,9 +81,11 @@ def check_batch(batch: CsvBatch, spec: Family, is_json: bool, schema: TableSchem
         bad_rows = frame.filter(bad)
         checked.rejected += _explain(bad_rows, spec.apply(bad_rows, explain=True), is_json)
         parsed = parsed.filter(~bad)
-    checked.good = parsed.drop("_line", "_reason")
-    if schema is not None:
-        checked.arrow = conform(checked.good.to_arrow(), schema)
+    good = parsed.drop("_line", "_reason")
+    if schema is None:
+        checked.good = good
+    else:  # only the Arrow form is kept: batches in flight hold one copy of their rows
+        checked.arrow = conform(good.to_arrow(), schema)
     return checked
 
 
@@ -104,7 +106,8 @@ def iter_checked(
         return check_batch(batch, spec, is_json, schema)
 
     with source.open(file) as opened:
-        if spec.json_schema is not None and spec.check_line is not None:
+        if is_json:
+            assert spec.json_schema is not None and spec.check_line is not None
             checked: Iterator[CheckedBatch] = prefetch(
                 map(then, read_jsonl(opened.stream, file.name, spec.json_schema, spec.check_line))
             )

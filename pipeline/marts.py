@@ -10,8 +10,6 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-import pyarrow as pa
-
 from pipeline.catalog import LIVE, define_views, view_sql
 from pipeline.parquet_writer import ROW_GROUP_ROWS, build_connection, write_batches
 from pipeline.schema import mart_schemas
@@ -20,9 +18,9 @@ from pipeline.schema import mart_schemas
 def materialize_marts(root: Path) -> dict[str, int]:
     """Write every mart of the lake tables under ``root`` into ``root``; returns rows per mart."""
     temp = root / ".marts-tmp"
-    pa.default_memory_pool().release_unused()  # hand the ingest's Arrow buffers back before DuckDB takes its share
     con = build_connection(temp)
     try:
+        con.execute("set preserve_insertion_order = false")  # every mart is sorted explicitly
         define_views(con, lambda schema: None if schema.is_mart else view_sql(schema, root))
         written = {}
         for schema in mart_schemas():

@@ -130,6 +130,7 @@ class PartWriter:
 
 def build_connection(temp_dir: Path) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB connection for build steps: bounded memory, spilling to ``temp_dir``."""
+    pa.default_memory_pool().release_unused()  # hand back the ingest's free Arrow buffers before DuckDB takes its share
     con = duckdb.connect(config={"memory_limit": DUCKDB_MEMORY_LIMIT})
     con.execute("set temp_directory = $dir", {"dir": str(temp_dir)})
     con.execute("set preserve_insertion_order = true")

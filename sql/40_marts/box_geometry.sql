@@ -14,17 +14,36 @@ measured as (
     from boxes
 ),
 
-quantiles as (
+-- one quantile aggregate per column (a group's values are held in memory while it is sorted:
+-- two columns at once ran out of the build's DuckDB memory at full scale)
+area_quantiles as (
     select
-        measured.label_mid,
-        measured.split,
+        label_mid,
+        split,
         count(*) as boxes,
         avg(area) as area_mean,
-        -- one sort per column and group: the list form of quantile_cont
         quantile_cont(area, [0.05, 0.25, 0.5, 0.75, 0.95]) as area_q,
+    from measured
+    group by all
+),
+
+aspect_ratio_quantiles as (
+    select
+        label_mid,
+        split,
         quantile_cont(aspect_ratio, [0.05, 0.25, 0.5, 0.75, 0.95]) as aspect_ratio_q,
     from measured
     group by all
+),
+
+quantiles as (
+    select
+        area_quantiles.*,
+        aspect_ratio_quantiles.aspect_ratio_q,
+    from area_quantiles
+    inner join aspect_ratio_quantiles
+        on aspect_ratio_quantiles.label_mid = area_quantiles.label_mid
+        and aspect_ratio_quantiles.split = area_quantiles.split
 ),
 
 final as (

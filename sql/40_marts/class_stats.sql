@@ -49,13 +49,14 @@ keys as (
     select split, label_mid from label_counts
 ),
 
+-- distinct images by a union (a group by that spills to disk) rather than count(distinct) (does not)
 image_counts as (
-    select split, label_mid, count(distinct image_id_u64) as images,
+    select split, label_mid, count(*) as images,
     from (
         select split, label_mid, image_id_u64 from boxes
-        union all
+        union
         select split, label_mid, image_id_u64 from masks
-        union all
+        union
         select split, label_mid, image_id_u64 from image_labels where source <> 'machine' and confidence = 1
     )
     group by all

@@ -5,9 +5,16 @@
 create or replace view image_summary as
 with
 
-box_counts as (
-    select split, image_id_u64, count(*) as boxes, count(distinct label_mid) as classes,
+-- distinct classes as a two-step group by (spills to disk) rather than count(distinct) (does not)
+box_classes as (
+    select split, image_id_u64, label_mid, count(*) as boxes,
     from boxes
+    group by all
+),
+
+box_counts as (
+    select split, image_id_u64, sum(boxes)::bigint as boxes, count(*) as classes,
+    from box_classes
     group by all
 ),
 

@@ -5,14 +5,21 @@
 create or replace view relationship_stats as
 with
 
+-- distinct images as a two-step group by (spills to disk) rather than count(distinct) (does not)
+per_image as (
+    select label_mid_1, relationship, label_mid_2, split, image_id_u64, count(*) as relationships,
+    from relationships
+    group by all
+),
+
 counted as (
     select
         label_mid_1,
         relationship,
         label_mid_2,
-        count(*) as relationships,
-        count(distinct (split, image_id_u64)) as images,
-    from relationships
+        sum(relationships)::bigint as relationships,
+        count(*) as images,
+    from per_image
     group by all
 ),
 
