@@ -341,6 +341,8 @@ def render(results: dict, path: Path, report_dir: Path) -> str:
         "tables are views over the raw files (`pipeline/bench_queries.py`: `read_csv` / `read_json` with the same "
         "conversions the build makes, `-boxable` overlap removed, classes merged, the hierarchy closure by a "
         "recursive CTE over the JSON), with the same `sql/` views on top, so both run the same query text. "
+        "A run is timed until its result is an Arrow table (as Polars or a dashboard reads it; results "
+        "become Python rows for the comparison after the clock stops). "
         f"Median of up to {results['queries']['repeat']} runs (fewer when a query's runs exceed "
         f"{results['queries']['budget_seconds']:g} s); `results equal` compares the two result sets row by row. "
         f"The point lookup is image `{results['queries']['image_id']}`.",

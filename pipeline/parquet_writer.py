@@ -20,7 +20,7 @@ from pipeline.errors import SchemaError
 from pipeline.schema import TableSchema
 
 ROW_GROUP_ROWS = 256 * 1024
-ROW_GROUP_BYTES = 128 << 20  # a row group is also cut at this much buffered Arrow data (narratives: ~4k rows)
+ROW_GROUP_BYTES = 64 << 20  # a row group is also cut at this much buffered Arrow data (narratives: ~2k rows)
 SORT_KEY = "image_id_u64"
 DUCKDB_MEMORY_LIMIT = "640MB"  # build-time DuckDB work (re-sorts, overlaps, marts) spills beyond this
 
@@ -134,6 +134,7 @@ def build_connection(temp_dir: Path) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect(config={"memory_limit": DUCKDB_MEMORY_LIMIT})
     con.execute("set temp_directory = $dir", {"dir": str(temp_dir)})
     con.execute("set preserve_insertion_order = true")
+    con.execute("set enable_progress_bar = false")  # the build reports its own progress on stderr
     return con
 
 
