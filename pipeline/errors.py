@@ -67,3 +67,7 @@ class ReconciliationError(OilakeError):
 
 class LakeError(OilakeError):
     """The lake folder cannot be written or read."""
+
+
+class MemoryBudgetError(OilakeError):
+    """A build step in DuckDB needed more memory than the build's budget, even spilling to disk."""

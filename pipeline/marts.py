@@ -11,7 +11,7 @@ import shutil
 from pathlib import Path
 
 from pipeline.catalog import LIVE, define_views, view_sql
-from pipeline.parquet_writer import ROW_GROUP_ROWS, build_connection, write_batches
+from pipeline.parquet_writer import ROW_GROUP_ROWS, build_connection, memory_budget, write_batches
 from pipeline.schema import mart_schemas
 
 
@@ -24,13 +24,14 @@ def materialize_marts(root: Path) -> dict[str, int]:
         define_views(con, lambda schema: None if schema.is_mart else view_sql(schema, root))
         written = {}
         for schema in mart_schemas():
-            # aggregate first, sort after: under ORDER BY, DuckDB ran box_geometry's quantiles out of memory
-            con.execute(f"create temp table _mart as select * from {schema.table}{LIVE}")
-            order = f" order by {', '.join(schema.sort_by)}" if schema.sort_by else ""
-            query = con.sql(f"select * from _mart{order}")
-            path = root / schema.table / f"{schema.table}.parquet"
-            written[schema.table] = write_batches(path, schema, query.to_arrow_reader(ROW_GROUP_ROWS))
-            con.execute("drop table _mart")
+            with memory_budget(f"mart {schema.table}"):
+                # aggregate first, sort after: under ORDER BY, DuckDB ran box_geometry's quantiles out of memory
+                con.execute(f"create temp table _mart as select * from {schema.table}{LIVE}")
+                order = f" order by {', '.join(schema.sort_by)}" if schema.sort_by else ""
+                query = con.sql(f"select * from _mart{order}")
+                path = root / schema.table / f"{schema.table}.parquet"
+                written[schema.table] = write_batches(path, schema, query.to_arrow_reader(ROW_GROUP_ROWS))
+                con.execute("drop table _mart")
         return written
     finally:
         con.close()

@@ -8,7 +8,8 @@ DuckDB when it is closed.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
@@ -16,13 +17,14 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipeline.errors import SchemaError
+from pipeline.errors import MemoryBudgetError, SchemaError
 from pipeline.schema import TableSchema
 
 ROW_GROUP_ROWS = 256 * 1024
 ROW_GROUP_BYTES = 64 << 20  # a row group is also cut at this much buffered Arrow data (narratives: ~2k rows)
 SORT_KEY = "image_id_u64"
 DUCKDB_MEMORY_LIMIT = "640MB"  # build-time DuckDB work (re-sorts, overlaps, marts) spills beyond this
+MEMORY_VARIABLE = "OILAKE_DUCKDB_MEMORY"
 
 
 def conform(table: pa.Table, schema: TableSchema) -> pa.Table:
@@ -128,10 +130,28 @@ class PartWriter:
             unsorted.unlink(missing_ok=True)
 
 
+def duckdb_memory_limit() -> str:
+    """The build's DuckDB memory budget: ``OILAKE_DUCKDB_MEMORY`` (e.g. ``2GB``), else 640 MB."""
+    return os.environ.get(MEMORY_VARIABLE) or DUCKDB_MEMORY_LIMIT
+
+
+@contextmanager
+def memory_budget(step: str) -> Iterator[None]:
+    """Turn DuckDB running out of the build's budget during ``step`` into a ``MemoryBudgetError``."""
+    try:
+        yield
+    except duckdb.OutOfMemoryException as exc:
+        first = str(exc).splitlines()[0]
+        raise MemoryBudgetError(
+            f"{step}: DuckDB needed more than the build's memory budget of {duckdb_memory_limit()} ({first}); "
+            f"set {MEMORY_VARIABLE} higher (e.g. {MEMORY_VARIABLE}=2GB); nothing was published"
+        ) from exc
+
+
 def build_connection(temp_dir: Path) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB connection for build steps: bounded memory, spilling to ``temp_dir``."""
     pa.default_memory_pool().release_unused()  # hand back the ingest's free Arrow buffers before DuckDB takes its share
-    con = duckdb.connect(config={"memory_limit": DUCKDB_MEMORY_LIMIT})
+    con = duckdb.connect(config={"memory_limit": duckdb_memory_limit()})
     con.execute("set temp_directory = $dir", {"dir": str(temp_dir)})
     con.execute("set preserve_insertion_order = true")
     con.execute("set enable_progress_bar = false")  # the build reports its own progress on stderr
@@ -142,7 +162,8 @@ def write_query(path: Path, schema: TableSchema, sql: str, params: dict[str, obj
     """Write the result of a DuckDB query (sorts and joins spill to ``temp_dir``) as ``path``; returns rows."""
     con = build_connection(temp_dir)
     try:
-        return write_batches(path, schema, con.sql(sql, params=params).to_arrow_reader(ROW_GROUP_ROWS))
+        with memory_budget(f"writing {path.name}"):
+            return write_batches(path, schema, con.sql(sql, params=params).to_arrow_reader(ROW_GROUP_ROWS))
     finally:
         con.close()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import polars as pl
+import pytest
 from click.testing import CliRunner, Result
 
 from pipeline.cli import cli
@@ -110,3 +111,12 @@ def test_image_list_command(sample_lake: tuple[Path, dict[str, object]], tmp_pat
     assert unknown.exit_code == 1 and '"Dgo" (closest:' in unknown.stderr
     where = run("image-list", "--lake", lake, "--classes", "Person", "--where", "no_such_column")
     assert where.exit_code == 1 and where.stderr.startswith("error: --where:")
+
+
+def test_duckdb_memory_budget_exceeded_is_a_named_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OILAKE_DUCKDB_MEMORY", "2MB")
+    result = run("build", "--lake", str(tmp_path / "lake"))
+    assert result.exit_code == 1
+    assert "DuckDB needed more than the build's memory budget of 2MB" in result.stderr
+    assert "set OILAKE_DUCKDB_MEMORY higher" in result.stderr and "Traceback" not in result.output
+    assert not (tmp_path / "lake").exists()
