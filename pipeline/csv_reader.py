@@ -1,9 +1,10 @@
 """Stream a CSV file as string batches that know each row's physical line number.
 
-The stream is cut into chunks of whole records; pyarrow parses each chunk and
-reports rows with the wrong number of fields by record number, so they come
-out as ``Malformed`` rows instead of stopping the read. Invalid UTF-8 is caught
-per value.
+The stream is cut into chunks of whole records, parsed by two workers in order.
+A plain chunk (no quote, CR, BOM, blank, short or long row, invalid UTF-8) is
+parsed by Polars; any other by pyarrow, which reports rows with the wrong number
+of fields by record number, so they come out as ``Malformed`` rows instead of
+stopping the read. Invalid UTF-8 is caught per value.
 """
 
 from __future__ import annotations
@@ -161,7 +162,7 @@ _DONE = object()
 def ordered_map(function: Callable[[T], U], items: Iterator[T], workers: int) -> Iterator[U]:
     """``map`` over ``items`` by ``workers`` threads, in order, at most ``workers + 1`` items ahead.
 
-    pyarrow's CSV parser and casts release the GIL, so chunks parse on every core at once.
+    The CSV parsers and Polars' checks release the GIL, so chunks are worked on by every core at once.
     """
     with ThreadPoolExecutor(workers, thread_name_prefix="oilake-parse") as pool:
         pending: deque[Future[U]] = deque()
