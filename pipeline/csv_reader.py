@@ -335,9 +335,14 @@ def _parse_any(chunk: bytes, file: str, columns: list[str], skip_header: bool, f
     lines, malformed = _locate(table, invalid, first_record, first_line, may_hold_newlines=b'"' in chunk)
     table, lines, blank = _drop_blank(table, lines)
     table, lines, bad_utf8 = _decode(table, lines)
+    return CsvBatch(to_frame(table), lines, sorted(malformed + bad_utf8, key=lambda m: m.line), blank)
+
+
+def to_frame(table: pa.Table) -> pl.DataFrame:
+    """``table`` as a Polars frame (zero-copy where the types allow)."""
     frame = pl.from_arrow(table)
     assert isinstance(frame, pl.DataFrame)
-    return CsvBatch(frame, lines, sorted(malformed + bad_utf8, key=lambda m: m.line), blank)
+    return frame
 
 
 def _drop_blank(table: pa.Table, lines: np.ndarray) -> tuple[pa.Table, np.ndarray, int]:

@@ -100,14 +100,13 @@ def iter_checked(
 ) -> Iterator[CheckedBatch]:
     """Checked batches of ``file`` (with ``schema``: also as conformed Arrow); rejects go to ``rejects``."""
     progress = FileProgress(file.name, file.size)
-    is_json = spec.json_schema is not None and spec.check_line is not None
+    is_json = spec.json_schema is not None
 
     def then(batch: CsvBatch) -> CheckedBatch:
         return check_batch(batch, spec, is_json, schema)
 
     with source.open(file) as opened:
-        if is_json:
-            assert spec.json_schema is not None and spec.check_line is not None
+        if spec.json_schema is not None and spec.check_line is not None:
             checked: Iterator[CheckedBatch] = prefetch(
                 map(then, read_jsonl(opened.stream, file.name, spec.json_schema, spec.check_line))
             )

@@ -12,11 +12,10 @@ import json
 from collections.abc import Callable, Iterator
 
 import numpy as np
-import polars as pl
 import pyarrow as pa
 import pyarrow.json as pajson
 
-from pipeline.csv_reader import CsvBatch, Malformed
+from pipeline.csv_reader import CsvBatch, Malformed, to_frame
 from pipeline.errors import InputFormatError
 
 CHUNK_BYTES = 32 << 20
@@ -68,7 +67,7 @@ def _parse_chunk(lines: list[bytes], first_line: int, schema: pa.Schema, check_l
     kept = [s for s in stripped if s]
     table = _read(kept, schema)
     if table is not None:  # missing keys come out NULL; the family's transform quarantines them
-        return CsvBatch(_frame(table), numbers[keep], [], blank)
+        return CsvBatch(to_frame(table), numbers[keep], [], blank)
     good: list[bytes] = []
     good_numbers: list[int] = []
     malformed: list[Malformed] = []
@@ -88,13 +87,7 @@ def _parse_chunk(lines: list[bytes], first_line: int, schema: pa.Schema, check_l
     table = _read(good, schema) if good else schema.empty_table()
     if table is None:  # pragma: no cover - every line was read alone above
         raise InputFormatError("lines that parse alone failed together")
-    return CsvBatch(_frame(table), np.array(good_numbers, dtype=np.int64), malformed, blank)
-
-
-def _frame(table: pa.Table) -> pl.DataFrame:
-    frame = pl.from_arrow(table)
-    assert isinstance(frame, pl.DataFrame)
-    return frame
+    return CsvBatch(to_frame(table), np.array(good_numbers, dtype=np.int64), malformed, blank)
 
 
 def _read(lines: list[bytes], schema: pa.Schema) -> pa.Table | None:
