@@ -1,7 +1,8 @@
 """md5 of a byte stream computed in a thread of its own, so hashing overlaps reading and parsing.
 
-hashlib releases the GIL while it hashes a large buffer, so on two cores the md5 of every source
-byte (recorded in the manifest, checked against the official md5) costs the reader no time.
+hashlib releases the GIL while it hashes a large buffer, so the md5 of every source byte (recorded
+in the manifest, checked against the official md5) runs on the other core instead of on the reader
+thread, which the 2026-11-25 profile found to be the bottleneck (benchmarks/notes.md).
 """
 
 from __future__ import annotations
