@@ -21,9 +21,9 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from pipeline.catalog import sql_files
+from pipeline.catalog import LIVE, sql_files
 from pipeline.hierarchy import ROOT_MID
-from pipeline.schema import all_schemas
+from pipeline.schema import all_schemas, mart_schemas
 
 FLOAT = "FLOAT"
 FLAGS = ("IsOccluded", "IsTruncated", "IsGroupOf", "IsDepiction", "IsInside")
@@ -346,6 +346,8 @@ def open_raw(folder: Path) -> duckdb.DuckDBPyConnection:
     _add_empty_tables(con)
     for path in sql_files():
         con.execute(path.read_text(encoding="utf-8"))
+    for mart in mart_schemas():  # recomputed from the raw files on every query, as the lake did before marts
+        con.execute(f"create view {mart.table} as select * from {mart.table}{LIVE}")
     return con
 
 
@@ -353,7 +355,7 @@ def _add_empty_tables(con: duckdb.DuckDBPyConnection) -> None:
     """An empty table with the lake's columns for every table no file fed, as the catalog does."""
     present = {row[0] for row in con.execute("select view_name from duckdb_views() where not internal").fetchall()}
     for name, schema in all_schemas().items():
-        if name in present or schema.is_mart:  # marts are the live views of sql/ here
+        if name in present or schema.is_mart:  # marts are views of their live views here (open_raw)
             continue
         fields = list(schema.arrow) + ([pa.field("split", pa.string())] if schema.partition_by else [])
         con.register("_empty", pa.schema(fields).empty_table())

@@ -9,8 +9,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from pipeline.errors import SchemaError
-from pipeline.schema import TableSchema, all_schemas, bundled_dir, mart_schemas
+from pipeline.schema import TableSchema, all_schemas, bundled_dir
 
 CATALOG = "lake.duckdb"
 LIVE = "_live"  # suffix of the view that computes a mart from the lake tables
@@ -41,21 +40,11 @@ def leading_comment(text: str) -> str:
 def _run_sql_file(con: duckdb.DuckDBPyConnection, path: Path) -> None:
     text = path.read_text(encoding="utf-8")
     name = path.stem
-    if name in {m.table for m in mart_schemas()}:
-        text, name = live_sql(text, name), f"{name}{LIVE}"
     con.execute(text)
     is_view = con.execute(
         "select count(*) from duckdb_views() where view_name = ? and not internal", [name]
     ).fetchall()[0][0]
     con.execute(f"comment on {'view' if is_view else 'macro table'} {name} is {_quote(leading_comment(text))}")
-
-
-def live_sql(text: str, mart: str) -> str:
-    """A mart's SQL file rewritten to define ``<mart>_live`` (the name ``<mart>`` is its materialized table)."""
-    statement = f"create or replace view {mart} as"
-    if text.count(statement) != 1:
-        raise SchemaError(f"sql/40_marts/{mart}.sql must hold exactly one {statement!r}")
-    return text.replace(statement, f"create or replace view {mart}{LIVE} as")
 
 
 def _quote(text: str) -> str:
@@ -110,8 +99,8 @@ def _write(target: Path, view_for: Callable[[TableSchema], str | None], filesyst
 def define_views(con: duckdb.DuckDBPyConnection, view_for: Callable[[TableSchema], str | None]) -> None:
     """Every declared table as a view (``view_for``) or an empty table, then the query layer of ``sql/``.
 
-    A mart's SQL defines ``<mart>_live``; ``<mart>`` reads its materialized Parquet, or is an
-    alias of the live view when the lake has none.
+    A mart's SQL (``sql/40_marts/<mart>_live.sql``) defines ``<mart>_live``; ``<mart>`` reads its
+    materialized Parquet, or is an alias of the live view when the lake has none.
     """
     unmaterialized = []
     for schema in all_schemas().values():

@@ -61,7 +61,7 @@ class TableSchema:
     partition_by: tuple[str, ...]
     sort_by: tuple[str, ...]
     columns: tuple[Column, ...]
-    kind: str = "table"  # "table": fed by source files; "mart": materialized from sql/40_marts/<table>.sql
+    kind: str = "table"  # "table": fed by source files; "mart": materialized from sql/40_marts/<table>_live.sql
 
     @property
     def is_mart(self) -> bool:

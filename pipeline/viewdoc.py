@@ -40,10 +40,8 @@ def render_views_doc(con: duckdb.DuckDBPyConnection) -> str:
         name = path.stem
         call = MACRO_EXAMPLES.get(name)
         title = f"### `{name}`" + (" (table macro)" if call else "")
-        if name in marts:
-            table = f"[`{name}`](data-dictionary.md#{name})"
-            title = f"### `{name}{LIVE}` (materialized at build time as the table {table})"
-            name = f"{name}{LIVE}"
+        if (mart := name.removesuffix(LIVE)) in marts:
+            title += f" (materialized at build time as the table [`{mart}`](data-dictionary.md#{mart}))"
         out += ["", title, "", _cell(leading_comment(path.read_text()))]
         if call:
             out += ["", f"Example: `select * from {call}`"]

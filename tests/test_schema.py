@@ -55,9 +55,9 @@ def test_every_public_table_is_declared() -> None:
 
 def test_every_mart_has_its_sql_file_and_no_families() -> None:
     for schema in mart_schemas():
-        assert (sql_dir() / "40_marts" / f"{schema.table}.sql").is_file()
+        assert (sql_dir() / "40_marts" / f"{schema.table}_live.sql").is_file()
         assert schema.families == () and schema.partition_by == ()
-    assert {p.stem for p in (sql_dir() / "40_marts").glob("*.sql")} == {s.table for s in mart_schemas()}
+    assert {p.stem for p in (sql_dir() / "40_marts").glob("*.sql")} == {f"{s.table}_live" for s in mart_schemas()}
 
 
 def test_unknown_kind_is_refused(tmp_path: Path) -> None:

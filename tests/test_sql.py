@@ -71,7 +71,8 @@ def test_every_sql_file_is_documented() -> None:
     assert [f.stem for f in files] == [
         "boxes_named", "class_ancestors_named", "class_parts_named", "hierarchy_named", "image_labels_named",
         "masks_named", "relationships_named", "boxes_expanded", "image_labels_expand", "image_labels_expanded",
-        "class_mids", "attribute_rates", "box_geometry", "class_stats", "image_summary", "relationship_stats",
+        "class_mids", "attribute_rates_live", "box_geometry_live", "class_stats_live", "image_summary_live",
+        "relationship_stats_live",
         "image_list",
     ]  # fmt: skip
     for path in files:

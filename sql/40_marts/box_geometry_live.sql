@@ -2,7 +2,7 @@
 -- (width / height in normalised coordinates, so relative to the image's own aspect) as
 -- quantiles (p05, p25, median, p75, p95) and mean.
 
-create or replace view box_geometry as
+create or replace view box_geometry_live as
 with
 
 measured as (

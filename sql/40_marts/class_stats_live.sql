@@ -3,7 +3,7 @@
 -- labels; with the class name and its list flags. Counts are of the class's own annotations
 -- (not expanded along the hierarchy; use boxes_expanded for that).
 
-create or replace view class_stats as
+create or replace view class_stats_live as
 with
 
 box_counts as (

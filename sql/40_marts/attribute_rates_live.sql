@@ -2,7 +2,7 @@
 -- inside. Unknown values (NULL, `-1` in the files) are left out of each share's denominator and
 -- counted separately (`unknown_*`). `boxes` counts every box of the class.
 
-create or replace view attribute_rates as
+create or replace view attribute_rates_live as
 with
 
 final as (

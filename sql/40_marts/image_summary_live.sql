@@ -2,7 +2,7 @@
 -- positive human labels, rotation and license. One row per image of `images`; images that only
 -- appear in annotation files (no images file ingested) are included with NULL metadata.
 
-create or replace view image_summary as
+create or replace view image_summary_live as
 with
 
 -- distinct classes as a two-step group by (spills to disk) rather than count(distinct) (does not)

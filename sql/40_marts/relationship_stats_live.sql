@@ -2,7 +2,7 @@
 -- the number of annotations (`relationships`), of distinct images (`images`) and of splits.
 -- `in_triplet_list` tells whether the triplet is in `relationship_triplets`.
 
-create or replace view relationship_stats as
+create or replace view relationship_stats_live as
 with
 
 -- distinct images as a two-step group by (spills to disk) rather than count(distinct) (does not)
