@@ -11,10 +11,11 @@ import click
 import duckdb
 import polars as pl
 
-from pipeline.build import BuildOptions, SelectionError, build_lake, sample_dir
-from pipeline.catalog import write_catalog
-from pipeline.datadict import render_data_dictionary
-from pipeline.errors import (
+from pipeline.build.run import BuildOptions, build_lake
+from pipeline.catalog.datadict import render_data_dictionary
+from pipeline.catalog.viewdoc import render_views_doc
+from pipeline.catalog.views import write_catalog
+from pipeline.core.errors import (
     AccessDeniedError,
     FetchError,
     HeaderError,
@@ -26,15 +27,16 @@ from pipeline.errors import (
     SourceNotFoundError,
     SourceUnreachableError,
 )
+from pipeline.core.official import parse_official_files
+from pipeline.families.selection import SelectionError
 from pipeline.fetch import FetchOptions, fetch
-from pipeline.labels import UnknownClassError
-from pipeline.lake import Lake, open_lake
-from pipeline.lock import LakeLockedError, lake_lock
-from pipeline.official import parse_official_files
-from pipeline.releases import DEFAULT_KEEP, LakeLayout
-from pipeline.remote_lake import is_remote
-from pipeline.verify import verify_lake
-from pipeline.viewdoc import render_views_doc
+from pipeline.lake.local import DEFAULT_KEEP, LakeLayout
+from pipeline.lake.lock import LakeLockedError, lake_lock
+from pipeline.lake.remote import is_remote
+from pipeline.lake.verify import verify_lake
+from pipeline.query.api import Lake, open_lake
+from pipeline.query.labels import UnknownClassError
+from pipeline.resources import sample_dir
 
 
 def _split_list(value: str | None) -> list[str] | None:
@@ -451,8 +453,8 @@ def bench_command(
     results: Path | None, seed: int, repeat: int, keep: bool, profile: bool, render: Path | None,
 ) -> None:  # fmt: skip
     """Benchmark the build against bare DuckDB, Polars and pandas, and lake queries against raw CSV."""
-    from pipeline.bench import ENGINES, BenchOptions, run_bench
-    from pipeline.bench_report import write_report
+    from benchmarks.report import write_report
+    from benchmarks.run import ENGINES, BenchOptions, run_bench
 
     if render is not None:
         click.echo(f"wrote {write_report(render, output)}", err=True)

@@ -29,10 +29,10 @@ import fsspec
 import urllib3
 from tqdm import tqdm
 
-from pipeline.build import select_families, select_splits
-from pipeline.errors import FetchError
-from pipeline.official import OfficialFile, official_files
-from pipeline.sources import protocol_of, redact, resolve_storage_options
+from pipeline.core.errors import FetchError
+from pipeline.core.official import OfficialFile, official_files
+from pipeline.families.selection import select_families, select_splits
+from pipeline.read.sources import protocol_of, redact, resolve_storage_options
 
 STATE_FILE = ".oilake-fetch.json"
 PART_SUFFIX = ".part"

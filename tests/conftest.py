@@ -10,7 +10,8 @@ import duckdb
 import polars as pl
 import pytest
 
-from pipeline.build import BuildOptions, build_lake, sample_dir
+from pipeline.build.run import BuildOptions, build_lake
+from pipeline.resources import sample_dir
 
 pytest_plugins = ["tests.servers"]  # loopback HTTP and S3 servers (file_server, moto_server, s3_env, s3_bucket)
 

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from pipeline import errors
-from pipeline.build import BuildOptions, build_lake
+from pipeline.build.run import BuildOptions, build_lake
 from pipeline.cli import cli
-from pipeline.sources import Source, SourceFile
+from pipeline.core import errors
+from pipeline.read.sources import Source, SourceFile
 from tests.conftest import LABEL_HEADER, query
 
 CORPUS = Path(__file__).parent / "bad_inputs"

@@ -9,11 +9,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from pipeline.bench import ENGINES, InputFile, pandas_skip_reason, run_engine, summarize_profile
-from pipeline.bench_queries import QUERIES, compare, open_raw
-from pipeline.build import BuildOptions, build_lake, sample_dir
+from benchmarks.queries import QUERIES, compare, open_raw
+from benchmarks.run import ENGINES, InputFile, pandas_skip_reason, run_engine, summarize_profile
+from pipeline.build.run import BuildOptions, build_lake
 from pipeline.cli import cli
-from pipeline.lake import open_lake
+from pipeline.query.api import open_lake
+from pipeline.resources import sample_dir
 
 BASE_TABLES = (
     "boxes", "masks", "relationships", "image_labels", "images", "narratives", "human_parts_images", "classes",

@@ -9,8 +9,8 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline.build import SelectionError
-from pipeline.errors import HeaderError, InputFormatError, LakeError, RejectLimitError
+from pipeline.core.errors import HeaderError, InputFormatError, LakeError, RejectLimitError
+from pipeline.families.selection import SelectionError
 from tests.conftest import BOX_HEADER, IMAGE_HEADER, LABEL_HEADER, WriteSource, build, query, sources_by_file
 
 VAL_BOXES = "validation-annotations-bbox.csv"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import duckdb
 
-from pipeline.schema import all_schemas
+from pipeline.core.schema import all_schemas
 from tests.conftest import BOX_HEADER, WriteSource, build
 
 

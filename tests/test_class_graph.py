@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.class_graph import ancestors, parts, paths
-from pipeline.errors import InputFormatError
-from pipeline.hierarchy import ROOT_MID, parse_hierarchy
+from pipeline.core.errors import InputFormatError
+from pipeline.families.class_graph import ancestors, parts, paths
+from pipeline.families.hierarchy import ROOT_MID, parse_hierarchy
 from tests.conftest import SHARED, WriteSource, build, query
 
 GENUINE = SHARED / "metadata" / "bbox_labels_600_hierarchy.json"

@@ -8,8 +8,8 @@ import polars as pl
 import pytest
 from click.testing import CliRunner, Result
 
+from pipeline.catalog.datadict import render_data_dictionary
 from pipeline.cli import cli
-from pipeline.datadict import render_data_dictionary
 from tests.conftest import BOX_HEADER, WriteSource
 
 VAL_BOXES = "validation-annotations-bbox.csv"

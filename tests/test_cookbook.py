@@ -16,7 +16,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from pipeline.build import sample_dir
+from pipeline.resources import sample_dir
 from tests.conftest import BOX_HEADER, IMAGE_HEADER, WriteSource, build, query
 
 README = Path(__file__).resolve().parents[1] / "README.md"

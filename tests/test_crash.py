@@ -12,16 +12,16 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.build import sample_dir
-from pipeline.lock import lock_holder
-from pipeline.releases import LakeLayout
-from pipeline.verify import verify_lake
+from pipeline.lake.local import LakeLayout
+from pipeline.lake.lock import lock_holder
+from pipeline.lake.verify import verify_lake
+from pipeline.resources import sample_dir
 from tests.conftest import build, query
 
 REPO = Path(__file__).resolve().parents[1]
 VAL_BOXES = "validation-annotations-bbox.csv"
 
-# pipeline.build.pause_point stages, in the order a build reaches them
+# pipeline.build.faults.pause_point stages, in the order a build reaches them
 STAGES = ["ingest", "staged", "released", "published"]
 
 

@@ -7,8 +7,8 @@ import time
 import pyarrow as pa
 import pytest
 
-from pipeline.csv_reader import _parse_any, _parse_plain, check_header, ordered_map, parse_header, read_csv
-from pipeline.errors import HeaderError
+from pipeline.core.errors import HeaderError
+from pipeline.read.csv_reader import _parse_any, _parse_plain, check_header, ordered_map, parse_header, read_csv
 
 COLUMNS = ["a", "b", "c"]
 
@@ -84,8 +84,8 @@ def test_parse_header_strips_bom() -> None:
 
 
 def test_a_quote_that_never_closes_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    from pipeline import csv_reader
-    from pipeline.errors import InputFormatError
+    from pipeline.core.errors import InputFormatError
+    from pipeline.read import csv_reader
 
     monkeypatch.setattr(csv_reader, "MAX_RECORD_BYTES", 100)
     data = b'a,b,c\n1,"open,3\n' + b"4,5,6\n" * 50

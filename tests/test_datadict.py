@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipeline.datadict import render_data_dictionary
-from pipeline.schema import all_schemas
+from pipeline.catalog.datadict import render_data_dictionary
+from pipeline.core.schema import all_schemas
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "data-dictionary.md"
 

@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from pipeline.build import SelectionError, sample_dir
 from pipeline.cli import cli
+from pipeline.core.official import OfficialFile
+from pipeline.families.selection import SelectionError
 from pipeline.fetch import STATE_FILE, FetchOptions, FetchSummary, fetch
-from pipeline.official import OfficialFile
+from pipeline.resources import sample_dir
 from tests.conftest import build, query
 from tests.servers import FileServer, upload
 

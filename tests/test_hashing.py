@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import threading
 
-from pipeline.hashing import INLINE_BYTES, BackgroundMd5
+from pipeline.read.hashing import INLINE_BYTES, BackgroundMd5
 
 
 def test_digest_equals_hashlib_for_small_and_large_buffers() -> None:

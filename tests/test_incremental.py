@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.build import sample_dir
-from pipeline.schema import all_schemas
+from pipeline.core.schema import all_schemas
+from pipeline.resources import sample_dir
 from tests.conftest import BOX_HEADER, build, query, sources_by_file
 
 VAL_BOXES = "validation-annotations-bbox.csv"
@@ -109,7 +109,7 @@ def test_rejects_of_reused_files_are_carried_over(tmp_path: Path) -> None:
 def test_remote_files_are_compared_by_etag(s3_bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import s3fs
 
-    from pipeline.sources import Source
+    from pipeline.read.sources import Source
     from tests.servers import upload
 
     source = tmp_path / "source"

@@ -8,9 +8,9 @@ import polars as pl
 import pytest
 
 from pipeline import open_lake
-from pipeline.errors import LakeError
-from pipeline.labels import UnknownClassError
-from pipeline.schema import all_schemas
+from pipeline.core.errors import LakeError
+from pipeline.core.schema import all_schemas
+from pipeline.query.labels import UnknownClassError
 
 SampleLake = tuple[Path, dict[str, object]]
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from pipeline.lake import open_lake
-from pipeline.schema import mart_schemas
+from pipeline.core.schema import mart_schemas
+from pipeline.query.api import open_lake
 from tests.conftest import BOX_HEADER, WriteSource, build, query
 
 SampleLake = tuple[Path, dict[str, object]]

@@ -7,8 +7,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipeline.parquet_writer import PartWriter
-from pipeline.schema import table_schema
+from pipeline.core.schema import table_schema
+from pipeline.write.parquet_writer import PartWriter
 
 
 def _wide_rejects(start: int, rows: int, width: int) -> pa.Table:

@@ -14,10 +14,10 @@ import pytest
 from click.testing import CliRunner
 
 from pipeline.cli import cli
-from pipeline.errors import LakeError, RejectLimitError
-from pipeline.lake import open_lake
-from pipeline.lock import LOCK, LakeLockedError, lake_lock, lock_holder
-from pipeline.releases import LakeLayout
+from pipeline.core.errors import LakeError, RejectLimitError
+from pipeline.lake.local import LakeLayout
+from pipeline.lake.lock import LOCK, LakeLockedError, lake_lock, lock_holder
+from pipeline.query.api import open_lake
 from tests.conftest import BOX_HEADER, WriteSource, build, query
 
 VAL_BOXES = "validation-annotations-bbox.csv"
@@ -116,7 +116,7 @@ HOLD = textwrap.dedent(
     """
     import sys, time
     from pathlib import Path
-    from pipeline.lock import lake_lock
+    from pipeline.lake.lock import lake_lock
     with lake_lock(Path(sys.argv[1]), "test holder"):
         print("held", flush=True)
         time.sleep(60)

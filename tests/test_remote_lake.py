@@ -9,11 +9,11 @@ import pytest
 import s3fs
 from click.testing import CliRunner
 
-from pipeline.build import sample_dir
 from pipeline.cli import cli
-from pipeline.errors import OilakeError
-from pipeline.lake import open_lake
-from pipeline.remote_lake import POINTER, RemoteLake
+from pipeline.core.errors import OilakeError
+from pipeline.lake.remote import POINTER, RemoteLake
+from pipeline.query.api import open_lake
+from pipeline.resources import sample_dir
 from tests.conftest import build
 from tests.servers import DUMMY_SECRET, upload
 from tests.test_remote_sources import table_rows

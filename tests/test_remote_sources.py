@@ -10,21 +10,20 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-import pipeline.build
-from pipeline.build import sample_dir
+import pipeline.build.plan
 from pipeline.cli import cli
-from pipeline.errors import (
+from pipeline.core.errors import (
     AccessDeniedError,
     InputFormatError,
     SourceError,
     SourceNotFoundError,
     SourceUnreachableError,
 )
-from pipeline.lake import open_lake
-from pipeline.manifest import MANIFEST
-from pipeline.official import official_files
-from pipeline.schema import all_schemas
-from pipeline.sources import (
+from pipeline.core.official import official_files
+from pipeline.core.schema import all_schemas
+from pipeline.lake.manifest import MANIFEST
+from pipeline.query.api import open_lake
+from pipeline.read.sources import (
     BLOCK_SIZE,
     HashingReader,
     Source,
@@ -34,6 +33,7 @@ from pipeline.sources import (
     redact_text,
     resolve_storage_options,
 )
+from pipeline.resources import sample_dir
 from tests.conftest import build
 from tests.servers import DUMMY_KEY_ID, DUMMY_SECRET, free_port, upload
 
@@ -110,7 +110,7 @@ def test_s3_is_anonymous_unless_credentials_are_configured(s3_env: str, monkeypa
     monkeypatch.delenv("AWS_ACCESS_KEY_ID")
     monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
     assert resolve_storage_options("s3://b/p", None)["anon"] is True
-    monkeypatch.setitem(pipeline.sources.fsspec.config.conf, "s3", {"anon": False})  # fsspec's own config
+    monkeypatch.setitem(pipeline.read.sources.fsspec.config.conf, "s3", {"anon": False})  # fsspec's own config
     assert "anon" not in resolve_storage_options("s3://b/p", None)
     assert resolve_storage_options("https://h/p", None) == {}
 
@@ -244,7 +244,7 @@ def test_wrong_bytes_of_the_official_size_fail_the_md5_check(file_server, tmp_pa
         dataclasses.replace(f, bytes=len(data), md5=hashlib.md5(data).hexdigest()) if f.name == BBOX_VALIDATION else f
         for f in official_files()
     )  # as if the sample file were the official one
-    monkeypatch.setattr(pipeline.build, "official_files", lambda: listed)
+    monkeypatch.setattr(pipeline.build.plan, "official_files", lambda: listed)
     server = file_server(sample_dir())
     build(server.url, tmp_path / "good", **SMALL)  # type: ignore[arg-type]
     server.fail(BBOX_VALIDATION, "wrong")

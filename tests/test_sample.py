@@ -9,8 +9,8 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline.build import sample_dir
-from pipeline.official import official_files
+from pipeline.core.official import official_files
+from pipeline.resources import sample_dir
 from tests.conftest import SHARED, query
 
 SampleLake = tuple[Path, dict[str, object]]

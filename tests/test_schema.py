@@ -8,9 +8,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline.catalog import sql_dir
-from pipeline.errors import SchemaError
-from pipeline.schema import _load, all_schemas, mart_schemas, parse_type
+from pipeline.core.errors import SchemaError
+from pipeline.core.schema import _load, all_schemas, mart_schemas, parse_type
+from pipeline.resources import sql_dir
 
 
 @pytest.mark.parametrize(

@@ -8,8 +8,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from pipeline.catalog import leading_comment, sql_files
-from pipeline.labels import UnknownClassError, select_classes
+from pipeline.catalog.views import leading_comment, sql_files
+from pipeline.query.labels import UnknownClassError, select_classes
 from tests.conftest import BOX_HEADER, LABEL_HEADER, WriteSource, build, query
 
 ROOT = "/m/0bl9f"

@@ -18,7 +18,7 @@ TRAIN_BOXES = "oidv6-train-annotations-bbox.csv"
 MEASURE = """
 import sys
 from pathlib import Path
-from pipeline.build import BuildOptions, build_lake
+from pipeline.build.run import BuildOptions, build_lake
 build_lake(BuildOptions(source=sys.argv[1], lake=Path(sys.argv[2])))
 status = Path("/proc/self/status").read_text()
 print(next(int(line.split()[1]) // 1024 for line in status.splitlines() if line.startswith("VmHWM:")))

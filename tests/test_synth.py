@@ -12,10 +12,11 @@ import polars as pl
 import pytest
 from click.testing import CliRunner
 
-from pipeline.build import SelectionError, sample_dir
 from pipeline.cli import cli
-from pipeline.official import official_files
-from pipeline.schema import all_schemas
+from pipeline.core.official import official_files
+from pipeline.core.schema import all_schemas
+from pipeline.families.selection import SelectionError
+from pipeline.resources import sample_dir
 from pipeline.synth import SynthError, SynthReport, synthesize
 from tests.conftest import build, query
 

@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from pipeline.cli import cli
-from pipeline.verify import verify_lake
+from pipeline.lake.verify import verify_lake
 from tests.conftest import BOX_HEADER, LABEL_HEADER, build
 
 VAL_BOXES = "validation-annotations-bbox.csv"

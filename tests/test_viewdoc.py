@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipeline.catalog import sql_files
-from pipeline.lake import open_lake
-from pipeline.viewdoc import render_views_doc
+from pipeline.catalog.viewdoc import render_views_doc
+from pipeline.catalog.views import sql_files
+from pipeline.query.api import open_lake
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "views.md"
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import polars as pl
 
-from pipeline import fields as f
 from pipeline.families import Family
+from pipeline.families import fields as f
 
 BASE = ("ImageID", "Source", "LabelName", "Confidence", "XMin", "XMax", "YMin", "YMax",
         "IsOccluded", "IsTruncated", "IsGroupOf", "IsDepiction", "IsInside")  # fmt: skip

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import polars as pl
 
-from pipeline import fields as f
 from pipeline.families import Family
+from pipeline.families import fields as f
 
 HEADER = ("ImageID", "Subset", "OriginalURL", "OriginalLandingURL", "License", "AuthorProfileURL",
           "Author", "Title", "OriginalSize", "OriginalMD5", "Thumbnail300KURL", "Rotation")  # fmt: skip

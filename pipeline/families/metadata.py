@@ -1,15 +1,15 @@
 """Small metadata files: class lists, attribute and relationship names, triplets, ID lists.
 
 Header-less files are read with the column names given here. Class lists from
-several files are merged into ``classes`` by ``pipeline.dimensions``.
+several files are merged into ``classes`` by ``pipeline.families.dimensions``.
 """
 
 from __future__ import annotations
 
 import polars as pl
 
-from pipeline import fields as f
 from pipeline.families import Family
+from pipeline.families import fields as f
 
 
 def _class_descriptions(df: pl.LazyFrame, explain: bool = False) -> pl.LazyFrame:

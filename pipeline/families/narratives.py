@@ -5,8 +5,8 @@ from __future__ import annotations
 import polars as pl
 import pyarrow as pa
 
-from pipeline import fields as f
 from pipeline.families import Family
+from pipeline.families import fields as f
 
 TIMED = pa.struct([("utterance", pa.string()), ("start_time", pa.float64()), ("end_time", pa.float64())])
 POINT = pa.struct([("x", pa.float64()), ("y", pa.float64()), ("t", pa.float64())])

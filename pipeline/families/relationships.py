@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import polars as pl
 
-from pipeline import fields as f
 from pipeline.families import Family
+from pipeline.families import fields as f
 
 HEADER = ("ImageID", "LabelName1", "LabelName2", "XMin1", "XMax1", "YMin1", "YMax1",
           "XMin2", "XMax2", "YMin2", "YMax2", "RelationshipLabel")  # fmt: skip

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
+from pipeline.core.official import OfficialFile, official_files
 from pipeline.families import family_specs
-from pipeline.official import OfficialFile, official_files
 from pipeline.synth import text
 from pipeline.synth.plan import file_rows
 

@@ -7,8 +7,8 @@ import csv
 import io
 from pathlib import Path
 
-from pipeline import dimensions
-from pipeline.hierarchy import ROOT_MID, parse_hierarchy
+from pipeline.families import dimensions
+from pipeline.families.hierarchy import ROOT_MID, parse_hierarchy
 from pipeline.synth.vocab import sample_dir
 
 CLASS_FAMILIES = ("classes", "classes_boxable", "classes_trainable", "classes_segmentable", "human_parts_classes")

@@ -14,7 +14,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from pipeline.official import SPLITS, OfficialFile, official_files
+from pipeline.core.official import SPLITS, OfficialFile, official_files
 
 BLOCK_IMAGES = 1 << 18
 NARRATIVE_SHARDS = 10

@@ -12,11 +12,11 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipeline.build import family_table, select_families
-from pipeline.errors import OilakeError
-from pipeline.official import SPLITS, official_files
-from pipeline.overlap import OVERLAPS
-from pipeline.progress import FileProgress, log
+from pipeline.core.errors import OilakeError
+from pipeline.core.official import SPLITS, official_files
+from pipeline.core.progress import FileProgress, log
+from pipeline.families.overlaps import OVERLAPS
+from pipeline.families.selection import family_table, select_families
 from pipeline.synth import boxes, images, labels, metadata, narratives
 from pipeline.synth.core import Chunk, Group, Output, Task
 

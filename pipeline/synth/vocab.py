@@ -22,7 +22,7 @@ CLASS_ORDER_SEED = 20200226  # the class ranking does not depend on the user's s
 
 
 def sample_dir() -> Path:
-    from pipeline.build import sample_dir as bundled
+    from pipeline.resources import sample_dir as bundled
 
     return bundled()
 

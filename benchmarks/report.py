@@ -1,0 +1,386 @@
+"""``BENCHMARKS.md`` rendered from the JSON results of ``oilake bench`` (never edited by hand).
+
+The report shows one run in full (the JSON passed in), a table of every ``results-*.json`` next to it
+(so peak RSS can be compared across scales), and the hand-written analysis in ``notes.md`` of the
+same folder, if present.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+
+NOTES = "notes.md"
+FAMILY_HEADER = [
+    "family", "runner", "files", "input MB", "rows", "seconds", "rows/s", "MB/s", "peak RSS MB", "output MB",
+    "× fastest", "note",
+]  # fmt: skip
+RUNS_HEADER = [
+    "date", "scale", "input MB", "rows", "build s", "peak RSS MB", "× fastest", "min query speed-up", "load (1 min)",
+    "results",
+]  # fmt: skip
+
+
+def _mb(value: float | None) -> str:
+    return "—" if value is None else f"{value / 1e6:,.1f}"
+
+
+def _num(value: float | None, digits: int = 2) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    return f"{value:,.{digits}f}"
+
+
+def _rate(amount: float | None, seconds: float | None, scale: float = 1.0, digits: int = 0) -> str:
+    if amount is None or not seconds:
+        return "—"
+    return f"{amount / scale / seconds:,.{digits}f}"
+
+
+def _ratio(value: float | None) -> str:
+    return "—" if value is None else f"{value:.2f}×"
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    return lines + ["| " + " | ".join(row) + " |" for row in rows]
+
+
+def _rss_across_runs(runs: list[tuple[Path, dict]]) -> str:
+    """How the build's peak RSS moved from the smallest to the largest scale among the runs."""
+    scaled = [r for _, r in runs if r["scale"] is not None]
+    if len(scaled) < 2:
+        return ""
+    small, large = scaled[0], scaled[-1]
+    low, high = small["build"]["peak_rss_bytes"], large["build"]["peak_rss_bytes"]
+    return (
+        f"across runs: {_mb(low)} MB at scale {small['scale']:g} → {_mb(high)} MB at {large['scale']:g} "
+        f"({(high - low) / 1e6:+,.0f} MB for {large['scale'] / small['scale']:g}× the data)"
+    )
+
+
+def _target_rows(results: dict, runs: list[tuple[Path, dict]]) -> list[list[str]]:
+    rows = []
+    for target in results["targets"]:
+        if target["name"] == "peak_rss_bytes":
+            target = target | {"note": _rss_across_runs(runs) or target["note"]}
+        sense = "≤" if target["sense"] == "le" else "≥"
+        unit = target["unit"]
+        if unit == "bytes":
+            goal, value = f"{sense} {target['target'] / 1e9:g} GB", _mb(target["value"]) + " MB"
+        elif unit == "s":
+            goal, value = f"{sense} {target['target']:g} s", _num(target["value"], 0) + " s"
+        else:
+            goal, value = f"{sense} {target['target']:g}×", _ratio(target["value"])
+        status = "—" if target["met"] is None else ("met" if target["met"] else "**missed**")
+        if target["gap_factor"] is None:
+            gap = "—"
+        elif target["met"]:
+            gap = f"{1 / target['gap_factor']:.2f}× headroom"
+        else:
+            gap = f"{target['gap_factor']:.2f}× off"
+        rows.append([target["label"], goal, value, status, gap, target["note"] or ""])
+    return rows
+
+
+def _skip_note(result: dict) -> str:
+    """Why an engine converted none of a family's files, in one short cell."""
+    skipped, errors = result.get("skipped") or [], result.get("errors") or []
+    parts = []
+    if skipped:
+        limit = skipped[0]["reason"].split(">", 1)[-1].strip()
+        parts.append(f"skipped {len(skipped)} file(s) over the memory limit ({limit})")
+    if errors:
+        parts.append(f"{len(errors)} file(s) failed: {errors[0]['error'][:120]}")
+    return "; ".join(parts) or "not run"
+
+
+def _family_rows(results: dict) -> list[list[str]]:
+    rows = []
+    for family in results["families"]:
+        fastest = family["fastest_engine"]
+        fastest_seconds = family["engines"][fastest]["seconds"] if fastest else None
+        runners = {"ours": family["ours"] | {"complete": True, "rows": family["rows"]}} | family["engines"]
+        for name, r in runners.items():
+            label = "**lake build**" if name == "ours" else name
+            if not r.get("complete") and not r.get("seconds"):
+                rows.append([family["family"], label, *["—"] * 8, _skip_note(r)])
+                continue
+            ratio = r["seconds"] / fastest_seconds if fastest_seconds and r.get("complete") else None
+            note = "" if r.get("complete") else "partial: " + "; ".join(s["reason"] for s in r.get("skipped") or [])
+            if name != "ours" and r.get("rows_equal") is False:
+                note = (note + " rows differ from the build").strip()
+            rows.append(
+                [
+                    family["family"], label, str(family["files"]), _mb(family["input_bytes"]), f"{r['rows']:,}",
+                    _num(r["seconds"]), _rate(r["rows"], r["seconds"]),
+                    _rate(r.get("input_bytes") or family["input_bytes"], r["seconds"], 1e6, 1),
+                    _mb(r["peak_rss_bytes"]), _mb(r["output_bytes"]),
+                    _ratio(ratio) + (" (fastest)" if name == fastest else ""), note,
+                ]
+            )  # fmt: skip
+    return rows
+
+
+def _total_rows(results: dict) -> list[list[str]]:
+    total = results["total"]
+    fastest = total["fastest_engine"]
+    fastest_seconds = total["engines"][fastest]["seconds"] if fastest else None
+    ours = total["ours"]
+    rows = [
+        [
+            "**lake build** (whole process)", _num(ours["seconds"]), _num(ours.get("cpu_seconds")),
+            _rate(total["rows"], ours["seconds"]), _rate(total["input_bytes"], ours["seconds"], 1e6, 1),
+            _mb(ours["peak_rss_bytes"]), _mb(ours["output_bytes"]), _ratio(total["ratio"]), "yes",
+        ],
+        [
+            "lake build, per-file ingest only", _num(ours["ingest_seconds"]), "",
+            _rate(total["rows"], ours["ingest_seconds"]), _rate(total["input_bytes"], ours["ingest_seconds"], 1e6, 1),
+            "", "", _ratio(total["ratio_ingest_only"]), "yes",
+        ],
+    ]  # fmt: skip
+    for name, r in total["engines"].items():
+        ratio = r["seconds"] / fastest_seconds if fastest_seconds and r["complete"] else None
+        rows.append(
+            [
+                name + (" (fastest)" if name == fastest else ""), _num(r["seconds"]), _num(r.get("cpu_seconds")),
+                _rate(r["rows"], r["seconds"]), _rate(r.get("input_bytes"), r["seconds"], 1e6, 1),
+                _mb(r["peak_rss_bytes"]), _mb(r["output_bytes"]), _ratio(ratio),
+                "yes" if r["complete"] else "no (files skipped)",
+            ]
+        )  # fmt: skip
+    return rows
+
+
+def _file_rows(results: dict) -> list[list[str]]:
+    return [
+        [
+            f["file"], f["family"], f["split"] or "", _mb(f["bytes"]), f"{f['rows']:,}", _num(f["seconds"]),
+            _rate(f["bytes"], f["seconds"], 1e6, 1), _mb(f["peak_rss_bytes"]), _mb(f["output_bytes"]),
+        ]
+        for f in results["build"]["files"]
+    ]  # fmt: skip
+
+
+def _query_rows(results: dict) -> list[list[str]]:
+    rows = []
+    for q in results["queries"]["items"]:
+        equal = "yes" if q["equal"] else f"**no**: {q['difference']}"
+        rows.append(
+            [
+                q["name"], q["kind"], f"{q['rows']:,}", _num(q["lake_median"] * 1000, 1),
+                _num(q["raw_median"] * 1000, 1), f"{len(q['lake_seconds'])}/{len(q['raw_seconds'])}",
+                f"{q['speedup']:,.1f}×", equal,
+            ]
+        )  # fmt: skip
+    return rows
+
+
+def _profile_lines(results: dict) -> list[str]:
+    """The build's log with timestamps, and the py-spy profile when the run was made with ``--profile``."""
+    out = ["## Where the build's time goes", ""]
+    log = results["build"].get("log") or []
+    if log:
+        out += [
+            "<details><summary>Build log, seconds since the process started</summary>",
+            "",
+            "```",
+            *[f"{at:8.2f}  {line}" for at, line in log],
+            "```",
+            "",
+            "</details>",
+            "",
+        ]
+    profile = results.get("profile")
+    if not profile:
+        out += ["No profile in this run (`oilake bench --profile` builds once more under py-spy).", ""]
+    elif profile.get("error"):
+        out += [f"Profile not taken: {profile['error']}", ""]
+    else:
+        out += [
+            f"py-spy, 100 samples/s over every busy thread ({profile['samples']:,} samples) of a second, identical "
+            "build: the project's functions by inclusive share (time in them and what they call), and all "
+            "functions by own share (time in their own code, native code included in the Python caller).",
+            "",
+            *_table(
+                ["inclusive", "function", "own", "function "],
+                [
+                    [f"{a['share']:.1%}", f"`{a['function']}`", f"{b['share']:.1%}", f"`{b['function']}`"]
+                    for a, b in zip(profile["inclusive"], profile["own"], strict=False)
+                ],
+            ),
+            "",
+        ]
+    return out
+
+
+def _run_summary(path: Path, results: dict) -> list[str]:
+    total, targets = results["total"], {t["name"]: t for t in results["targets"]}
+    query = targets["query_speedup"]["value"]
+    return [
+        results["date"], "—" if results["scale"] is None else f"{results['scale']:g}", _mb(total["input_bytes"]),
+        f"{total['rows']:,}", _num(total["ours"]["seconds"], 1), _mb(total["ours"]["peak_rss_bytes"]),
+        _ratio(total["ratio"]), "—" if query is None else f"{query:,.1f}×",
+        _num(results["machine"]["load_average"][0]), f"`{path.name}`",
+    ]  # fmt: skip
+
+
+def _machine_lines(results: dict) -> list[str]:
+    machine = results["machine"]
+    libraries = ", ".join(f"{k} {v}" for k, v in machine["libraries"].items() if v)
+    load = ", ".join(f"{x:.2f}" for x in machine["load_average"])
+    load_end = ", ".join(f"{x:.2f}" for x in machine["load_average_end"])
+    synth = results.get("synth")
+    scale = "—" if results["scale"] is None else f"{results['scale']:g} (seed {results['seed']})"
+    lines = [
+        f"- **Date**: {results['date']}; whole benchmark {results['seconds']:,.0f} s",
+        f"- **Scale**: {scale}; input {_mb(results['total']['input_bytes'])} MB of per-split files "
+        f"({results['total']['rows']:,} rows) plus {len(results['inputs'])} files in all, from `{results['source']}`",
+        f"- **Machine**: {machine['cpu']}, {machine['cores']} cores / {machine['logical_cpus']} logical CPUs, "
+        f"{machine['ram_bytes'] / 2**30:.1f} GiB RAM; {machine['platform']}",
+        f"- **Load average** (1, 5, 15 min) at the start: {load}; at the end: {load_end} "
+        f"(the machine is shared with other work){_phase_loads(machine)}",
+        f"- **Versions**: Python {machine['python']}, {libraries}",
+    ]
+    if synth:
+        size = sum(f["bytes"] for f in synth["files"])
+        generated = sum(f["seconds"] for f in synth["files"])
+        how = f"generated in {synth['seconds']:,.1f} s" if generated else "reused, generated by an earlier run"
+        lines.append(
+            f"- **Data**: `pipeline.synth` at scale {synth['scale']:g}, seed {synth['seed']}: {size / 1e6:,.0f} MB in "
+            f"{len(synth['files'])} files ({how})"
+        )
+    return lines
+
+
+def _notes_lines(notes: Path) -> list[str]:
+    """The hand-written analysis, when there is one."""
+    if not notes.exists():
+        return []
+    return ["## Notes", "", notes.read_text(encoding="utf-8").strip(), ""]
+
+
+def _phase_loads(machine: dict) -> str:
+    phases = machine.get("load_average_phases") or {}
+    if not phases:
+        return ""
+    return "; 1-minute load when each phase started: " + ", ".join(f"{k} {v[0]:.2f}" for k, v in phases.items())
+
+
+def render(results: dict, path: Path, report_dir: Path) -> str:
+    """The markdown report for ``results`` (read from ``path``), with every run found next to it.
+
+    Links are relative to ``report_dir``, the folder the report is written to.
+    """
+    folder = path.parent
+    runs = sorted(
+        ((p, json.loads(p.read_text(encoding="utf-8"))) for p in folder.glob("results-*.json")),
+        key=lambda item: (item[1]["scale"] is None, item[1]["scale"] or 0, item[1]["date"]),
+    )
+    build = results["build"]
+    out = [
+        "# Benchmarks",
+        "",
+        f"Generated by `make bench` (`oilake bench`) from [`{path.name}`]({_rel(path, report_dir)}); do not edit "
+        f"by hand (the notes come from [`{NOTES}`]({_rel(folder / NOTES, report_dir)})). Sizes are MB = 10^6 bytes; "
+        "peak RSS is of the whole process tree (the larger of the kernel's per-process high-water mark and the "
+        "sampled sum of the tree); times are wall-clock seconds.",
+        "",
+        "## Run",
+        "",
+        *_machine_lines(results),
+        "",
+        "## Targets",
+        "",
+        *_table(["target", "goal", "measured", "status", "gap", "note"], _target_rows(results, runs)),
+        "",
+        *_notes_lines(folder / NOTES),
+        "## Build against the bare engines, per family",
+        "",
+        "The lake build's time per family is the sum of its per-file times: the time between the build's log "
+        "lines for consecutive files (open, read, validate, convert, write, close and re-sort if needed; the "
+        "first file's from the manifest, as its window also holds the interpreter start); each bare engine "
+        "converts the same files in its own process "
+        "(`COPY (SELECT * FROM read_csv(...)) TO ... (FORMAT parquet)`, `scan_csv(...).sink_parquet(...)`, "
+        "`read_csv` + `to_parquet`; `read_json` / `scan_ndjson` / `read_json(lines=True)` for narratives), with "
+        "its own type inference, zstd output, no validation, no sorting. `× fastest` divides by the fastest "
+        "engine that converted every file of the family. The bare engines do not convert the small metadata "
+        "files (class lists, hierarchy JSON): the build's cost for those is in its overhead.",
+        "",
+        *_table(FAMILY_HEADER, _family_rows(results)),
+        "",
+        "## Totals over the same files",
+        "",
+        f"The build's whole-process wall time (`{build['command']} ...`, interpreter start and imports "
+        f"included) is {build['seconds']:,.2f} s: {build['ingest_seconds']:,.2f} s ingesting the files and "
+        f"{build['overhead_seconds']:,.2f} s of overhead (interpreter start and imports, header checks of every "
+        "file before any work, class graph, overlap removal, "
+        + (f"materializing the marts: {build['marts_seconds']:,.2f} s, " if build.get("marts_seconds") else "")
+        + "reconciliation and schema checks, catalog, publish). "
+        "The engines' times are conversion time only (their "
+        "import is not counted). `CPU s` is user + system time of the whole process (engines: of their "
+        "processes, imports included): on 2 cores a runner that keeps both busy shows about twice its wall time.",
+        "",
+        *_table(
+            ["runner", "seconds", "CPU s", "rows/s", "MB/s", "peak RSS MB", "output MB", "× fastest", "every file"],
+            _total_rows(results),
+        ),
+        "",
+        "## Build, per file",
+        "",
+        *_table(
+            ["file", "family", "split", "MB", "rows", "seconds", "MB/s", "peak RSS MB", "output MB"],
+            _file_rows(results),
+        ),
+        "",
+        "## Dashboard queries: lake against raw CSV",
+        "",
+        "Each query runs on the lake's catalog (`pipeline.query.api.open_lake`) and on an in-memory DuckDB whose lake "
+        "tables are views over the raw files (`benchmarks/queries.py`: `read_csv` / `read_json` with the same "
+        "conversions the build makes, `-boxable` overlap removed, classes merged, the hierarchy closure by a "
+        "recursive CTE over the JSON), with the same `sql/` views on top, so both run the same query text. "
+        "A run is timed until its result is an Arrow table (as Polars or a dashboard reads it; results "
+        "become Python rows for the comparison after the clock stops). "
+        f"Median of up to {results['queries']['repeat']} runs (fewer when a query's runs exceed "
+        f"{results['queries']['budget_seconds']:g} s); `results equal` compares the two result sets row by row. "
+        f"The point lookup is image `{results['queries']['image_id']}`.",
+        "",
+        *_table(
+            ["query", "kind", "rows", "lake ms", "raw CSV ms", "runs", "speed-up", "results equal"],
+            _query_rows(results),
+        ),
+        "",
+        "<details><summary>Query SQL</summary>",
+        "",
+        *[f"- `{q['name']}`: `{q['sql']}`" for q in results["queries"]["items"]],
+        "",
+        "</details>",
+        "",
+        *_profile_lines(results),
+        "## All runs",
+        "",
+        *_table(RUNS_HEADER, [_run_summary(p, r) for p, r in runs]),
+        "",
+        "## Reproduce",
+        "",
+        "```sh",
+        "make bench SCALE=0.1 ARGS=--profile   # generate (or reuse) data in .bench/, build, baselines, queries",
+        ".venv/bin/oilake bench --scale 0.1 --engines duckdb,polars --output BENCHMARKS.md",
+        "```",
+        "",
+    ]
+    return "\n".join(out)
+
+
+def _rel(path: Path, start: Path) -> str:
+    return Path(os.path.relpath(path.resolve(), start.resolve())).as_posix()
+
+
+def write_report(results_path: Path, output: Path) -> Path:
+    """Render ``results_path`` (and its sibling runs and notes) into ``output``."""
+    results = json.loads(results_path.read_text(encoding="utf-8"))
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(render(results, results_path, output.parent), encoding="utf-8")
+    return output

@@ -1,0 +1,168 @@
+"""Incremental rebuilds: reuse the previous release's output for source files that did not change.
+
+A source file is unchanged when its name and size match the previous build's
+record and so does its ETag (remote sources that publish one) or else its md5
+(hashed again here). Its Parquet output is then hard-linked from the previous
+release (releases are never modified, so sharing files is safe), its report and
+its rejects are carried over, and the manifest marks it ``reused_from``.
+The rule is conservative: a different oilake version, a changed table schema,
+or a changed overlap partner means the file is ingested again.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipeline.families.overlaps import OVERLAPS
+from pipeline.build.plan import Plan
+from pipeline.core.official import SPLITS
+from pipeline.families.selection import family_table
+from pipeline.write.ingest import FileReport
+from pipeline.lake.manifest import MANIFEST, read_manifest, tool_version
+from pipeline.write.parquet_writer import write_query
+from pipeline.core.schema import all_schemas, table_schema
+from pipeline.read.sources import COMPRESSED_SUFFIXES, Source, SourceFile
+
+REUSED_REJECTS = "rejects/reused.parquet"
+
+
+@dataclass
+class Previous:
+    """The current release, as a donor of unchanged outputs."""
+
+    release: Path
+    release_id: str
+    reports: dict[str, FileReport]  # by official file name
+    schemas: dict[str, str]
+
+    def report_for(self, file: SourceFile) -> FileReport | None:
+        return self.reports.get(file.official.name)
+
+
+def official_name(found: str) -> str:
+    """The official name of a file found as ``found`` (which may carry a compression suffix)."""
+    for suffix in COMPRESSED_SUFFIXES:
+        found = found.removesuffix(suffix)
+    return found
+
+
+def load_previous(release: Path | None) -> Previous | None:
+    """The previous build when its output can be reused by this version of oilake."""
+    if release is None or not (release / MANIFEST).is_file():
+        return None
+    manifest = read_manifest(release)
+    tool = manifest.get("tool")
+    if not isinstance(tool, dict) or tool.get("version") != tool_version():
+        return None
+    known = set(FileReport.__dataclass_fields__)
+    reports = {}
+    for entry in manifest.get("sources", []):  # type: ignore[union-attr]
+        report = FileReport(**{k: v for k, v in entry.items() if k in known})
+        reports[official_name(report.file)] = report
+    schemas = manifest.get("schemas", {})
+    assert isinstance(schemas, dict)
+    return Previous(release=release, release_id=release.name, reports=reports, schemas=schemas)
+
+
+def unchanged(previous: Previous, source: Source, file: SourceFile, table: str) -> FileReport | None:
+    """The previous report of ``file`` when the file and its table's schema are unchanged, else None."""
+    before = previous.report_for(file)
+    if before is None or before.file != file.name or file.size is None or before.bytes != file.size:
+        return None
+    if previous.schemas.get(table) != table_schema(table).fingerprint:
+        return None
+    if before.output is not None and not (previous.release / before.output).is_file():
+        return None
+    if file.etag and before.etag:
+        return before if file.etag == before.etag else None
+    with source.open(file) as opened:
+        md5 = opened.finish()
+    return before if md5 == before.md5 else None
+
+
+def link_into(previous: Previous, relative: str, staging: Path) -> None:
+    """Hard-link (or copy, across file systems) one previous output file into ``staging``."""
+    target = staging / relative
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(previous.release / relative, target)
+    except OSError:
+        shutil.copy2(previous.release / relative, target)
+
+
+def unpartitioned_outputs(previous: Previous) -> list[str]:
+    """Every file of the previous release's metadata tables (no ``split`` partition; marts are always rebuilt)."""
+    files = []
+    for name, schema in all_schemas().items():
+        folder = previous.release / name
+        if name == "rejects" or schema.partition_by or schema.is_mart or not folder.is_dir():
+            continue
+        files += [p.relative_to(previous.release).as_posix() for p in sorted(folder.rglob("*.parquet"))]
+    return files
+
+
+def carry_rejects(previous: Previous, files: list[str], staging: Path) -> int:
+    """Copy the previous release's rejects of the reused ``files`` into ``staging``; returns their count."""
+    sources = sorted((previous.release / "rejects").glob("*.parquet")) if files else []
+    if not sources:
+        return 0
+    target = staging / REUSED_REJECTS
+    written = write_query(
+        target,
+        table_schema("rejects"),
+        "select * from read_parquet($sources) where source_file in (select unnest($files))",
+        {"sources": [str(p) for p in sources], "files": files},
+        temp_dir=staging,
+    )
+    if written == 0:
+        target.unlink()
+    return written
+
+
+def reusable_files(source: Source, plan: Plan, previous: Previous | None) -> dict[int, FileReport]:
+    """Planned files (by ``id``) whose previous output can be reused, with their previous reports.
+
+    Metadata files (no split) are reused all together or not at all, since they feed shared
+    tables; a ``-boxable`` subset only when its full file is reused too (its output was
+    deduplicated against it).
+    """
+    if previous is None:
+        return {}
+    found = {}
+    for planned in plan.files:
+        table = family_table(planned.file.official.family)
+        before = unchanged(previous, source, planned.file, table)
+        if before is not None:
+            found[id(planned)] = before
+    small = [p for p in plan.files if p.file.official.split is None]
+    previous_small = {name for name, r in previous.reports.items() if r.split is None}
+    planned_small = {p.file.official.name for p in small}
+    if any(id(p) not in found for p in small) or planned_small != previous_small:
+        for planned in small:
+            found.pop(id(planned), None)
+    by_family = {(p.file.official.family, p.file.official.split): p for p in plan.files}
+    for subset, superset, _table, _keys in OVERLAPS:
+        for split in SPLITS:
+            sub, sup = by_family.get((subset, split)), by_family.get((superset, split))
+            was_deduplicated = any(r.family == superset and r.split == split for r in previous.reports.values())
+            if sub is not None and (id(sup) not in found if sup is not None else was_deduplicated):
+                found.pop(id(sub), None)
+    return found
+
+
+def small_reused(plan: Plan, reused: dict[int, FileReport]) -> bool:
+    small = [p for p in plan.files if p.file.official.split is None]
+    return bool(small) and all(id(p) in reused for p in small)
+
+
+def reuse_report(previous: Previous, before: FileReport, staging: Path) -> FileReport:
+    report = FileReport(**before.to_dict())
+    report.reused_from = previous.release_id
+    report.seconds = 0.0
+    if report.output is not None and report.split is not None:
+        link_into(previous, report.output, staging)
+    return report
+

@@ -1,0 +1,135 @@
+"""The DuckDB catalog ``LAKE/lake.duckdb``: one view per lake table, with comments."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from pipeline.core.schema import TableSchema, all_schemas
+from pipeline.resources import sql_dir
+
+CATALOG = "lake.duckdb"
+LIVE = "_live"  # suffix of the view that computes a mart from the lake tables
+
+
+def sql_files() -> list[Path]:
+    """The query-layer files, in the order they are loaded."""
+    root = sql_dir()
+    return sorted(root.rglob("*.sql"), key=lambda p: p.relative_to(root).as_posix())
+
+
+def leading_comment(text: str) -> str:
+    """The first paragraph of the ``--`` comment block that opens a SQL file."""
+    lines = []
+    for line in text.splitlines():
+        if not line.startswith("--"):
+            break
+        lines.append(line[2:].strip())
+    paragraph = " ".join(lines).split("  ")[0]
+    return paragraph.strip()
+
+
+def _run_sql_file(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    text = path.read_text(encoding="utf-8")
+    name = path.stem
+    con.execute(text)
+    is_view = con.execute(
+        "select count(*) from duckdb_views() where view_name = ? and not internal", [name]
+    ).fetchall()[0][0]
+    con.execute(f"comment on {'view' if is_view else 'macro table'} {name} is {_quote(leading_comment(text))}")
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def view_sql(schema: TableSchema, root: Path | str, has_files: bool | None = None) -> str | None:
+    """``create view`` over the table's Parquet files under ``root`` (a folder or a URL), or None when it has none."""
+    base = f"{str(root).rstrip('/')}/{schema.table}"
+    if has_files is None:
+        has_files = any((Path(root) / schema.table).rglob("*.parquet"))
+    if not has_files:
+        return None
+    if schema.partition_by:
+        return (
+            f"create view {schema.table} as select * from read_parquet({_quote(base + '/*/*.parquet')}, "
+            "hive_partitioning = true, hive_types = {'split': varchar})"
+        )
+    return f"create view {schema.table} as select * from read_parquet({_quote(base + '/*.parquet')})"
+
+
+def write_catalog(root: Path, data_root: Path | None = None) -> Path:
+    """Write ``root/lake.duckdb`` (atomically) with views over ``data_root`` (default ``root``)."""
+    data_root = (data_root or root).resolve()
+    return _write(root / CATALOG, lambda schema: view_sql(schema, data_root))
+
+
+def write_remote_catalog(target: Path, base_url: str, filesystem: object, tables: set[str]) -> Path:
+    """Write a catalog at ``target`` whose views read ``base_url`` (object storage) through ``filesystem``.
+
+    ``tables`` are the tables that have files. Readers register the same fsspec filesystem on
+    their connection (``pipeline.query.api.open_lake`` does) before querying.
+    """
+    return _write(target, lambda schema: view_sql(schema, base_url, schema.table in tables), filesystem)
+
+
+def _write(target: Path, view_for: Callable[[TableSchema], str | None], filesystem: object = None) -> Path:
+    temp = target.parent / f".{target.name}.{os.getpid()}.tmp"
+    temp.unlink(missing_ok=True)
+    con = duckdb.connect(str(temp))
+    try:
+        if filesystem is not None:
+            con.register_filesystem(filesystem)
+        define_views(con, view_for)
+        con.execute("checkpoint")
+    finally:
+        con.close()
+    os.replace(temp, target)
+    return target
+
+
+def define_views(con: duckdb.DuckDBPyConnection, view_for: Callable[[TableSchema], str | None]) -> None:
+    """Every declared table as a view (``view_for``) or an empty table, then the query layer of ``sql/``.
+
+    A mart's SQL (``sql/40_marts/<mart>_live.sql``) defines ``<mart>_live``; ``<mart>`` reads its
+    materialized Parquet, or is an alias of the live view when the lake has none.
+    """
+    unmaterialized = []
+    for schema in all_schemas().values():
+        sql = view_for(schema)
+        if sql is not None:
+            con.execute(sql)
+            _describe(con, schema, "view")
+        elif schema.is_mart:
+            unmaterialized.append(schema)
+        else:
+            _empty_table(con, schema)
+            _describe(con, schema, "table")
+    for path in sql_files():
+        _run_sql_file(con, path)
+    for schema in unmaterialized:
+        con.execute(f"create view {schema.table} as select * from {schema.table}{LIVE}")
+        _describe(con, schema, "view")
+
+
+def _describe(con: duckdb.DuckDBPyConnection, schema: TableSchema, kind: str) -> None:
+    con.execute(f"comment on {kind} {schema.table} is {_quote(schema.description)}")
+    for column in schema.columns:
+        con.execute(f"comment on column {schema.table}.{column.name} is {_quote(column.description)}")
+    if schema.partition_by:
+        con.execute(f"comment on column {schema.table}.split is 'Split: train, validation or test (Hive partition).'")
+
+
+def _empty_table(con: duckdb.DuckDBPyConnection, schema: TableSchema) -> None:
+    """An empty table with the declared columns, for a table no source file fed."""
+    fields = list(schema.arrow)
+    if schema.partition_by:
+        fields.append(pa.field("split", pa.string()))
+    empty = pa.schema(fields).empty_table()
+    con.register("_empty", empty)
+    con.execute(f"create table {schema.table} as select * from _empty")
+    con.unregister("_empty")

@@ -1,0 +1,48 @@
+"""Which families and splits ``--only`` and ``--splits`` select (shared by build, fetch and synth)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from pipeline.core.errors import OilakeError
+from pipeline.core.official import SPLITS, official_files
+from pipeline.families import family_specs
+
+HIERARCHY = "hierarchy"  # the one family parsed whole, not row by row
+
+
+class SelectionError(OilakeError):
+    """``--only`` or ``--splits`` names something that does not exist."""
+
+
+def family_table(family: str) -> str:
+    """The lake table a family feeds."""
+    specs = family_specs()
+    return specs[family].table if family in specs else HIERARCHY
+
+
+def select_families(only: Sequence[str] | None) -> set[str]:
+    """Family names selected by ``--only`` (family or table names); all when None."""
+    every = {f.family for f in official_files()}
+    if not only:
+        return every
+    chosen: set[str] = set()
+    for name in only:
+        by_table = {f for f in every if family_table(f) == name}
+        if by_table:
+            chosen |= by_table
+        elif name in every:
+            chosen.add(name)
+        else:
+            known = ", ".join(sorted(every | {family_table(f) for f in every}))
+            raise SelectionError(f"--only: unknown family or table {name!r}; known: {known}")
+    return chosen
+
+
+def select_splits(splits: Sequence[str] | None) -> set[str]:
+    if not splits:
+        return set(SPLITS)
+    unknown = sorted(set(splits) - set(SPLITS))
+    if unknown:
+        raise SelectionError(f"--splits: unknown split(s) {', '.join(unknown)}; known: {', '.join(SPLITS)}")
+    return set(splits)
