@@ -1,4 +1,4 @@
-"""The README's query cookbook: every question's query runs on the bundled sample and gives the
+"""The query cookbook (docs/cookbook.md): every question's query runs on the bundled sample and gives the
 answer pinned here. Pinned answers are cross-checked against the sample's source files (CSV, JSON
 lines, the hierarchy JSON) read with the standard library, so a query edited into something wrong
 fails and a pinned value is not merely what the views happened to return."""
@@ -19,7 +19,7 @@ import pytest
 from pipeline.resources import sample_dir
 from tests.conftest import BOX_HEADER, IMAGE_HEADER, WriteSource, build, query
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+COOKBOOK = Path(__file__).resolve().parents[1] / "docs" / "cookbook.md"
 SPLITS = ("train", "validation", "test")
 SPLIT_PREFIX = {"train": "oidv6-train", "validation": "validation", "test": "test"}
 SampleLake = tuple[Path, dict[str, object]]
@@ -29,13 +29,9 @@ SampleLake = tuple[Path, dict[str, object]]
 
 
 def cookbook() -> dict[str, list[str]]:
-    """Question heading → the ```sql blocks under it, from README's `## Query cookbook` section."""
-    text = README.read_text(encoding="utf-8")
-    match = re.search(r"^## Query cookbook\n(.*?)(?=^## )", text, flags=re.M | re.S)
-    if match is None:
-        return {}
+    """Question heading (``## ``) → the ```sql blocks under it, from docs/cookbook.md."""
     questions: dict[str, list[str]] = {}
-    for part in re.split(r"^### ", match.group(1), flags=re.M)[1:]:
+    for part in re.split(r"^## ", COOKBOOK.read_text(encoding="utf-8"), flags=re.M)[1:]:
         heading, _, body = part.partition("\n")
         assert heading.strip() not in questions, f"duplicate question: {heading}"
         questions[heading.strip()] = re.findall(r"^```sql\n(.*?)^```$", body, flags=re.M | re.S)
@@ -56,13 +52,13 @@ def answer(heading: str) -> Callable[[Callable[[pl.DataFrame, SampleLake], None]
 
 def test_cookbook_shape() -> None:
     assert len(QUESTIONS) >= 14
-    sections = re.findall(r"^## (.+)$", README.read_text(encoding="utf-8"), flags=re.M)
-    assert "Query cookbook" in sections
+    assert COOKBOOK.read_text(encoding="utf-8").startswith("# Query cookbook\n")
     for heading, blocks in QUESTIONS.items():
         assert len(blocks) == 1, f"{heading}: expected exactly one ```sql block, found {len(blocks)}"
         assert re.search(r"\b(SELECT|FROM|WHERE|ORDER BY|GROUP BY)\b", blocks[0]) is None, (
             f"{heading}: lowercase keywords"
         )
+        assert re.search(r",\s*\bfrom\b", blocks[0]) is None, f"{heading}: no dangling comma before from"
 
 
 def test_every_question_has_a_pinned_answer() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import duckdb
@@ -77,6 +78,38 @@ def test_every_sql_file_is_documented() -> None:
     ]  # fmt: skip
     for path in files:
         assert len(leading_comment(path.read_text())) > 30, path
+
+
+# Portable style (sql/README.md): what DuckDB accepts but Spark or Trino would not, where a portable
+# form reads as well. Checked on the text outside comments and string literals.
+STYLE_RULES = {
+    "no dangling comma before `from` or `)`": re.compile(r",\s*(\bfrom\b|\))"),
+    "columns listed, not `group by all` / `order by all`": re.compile(r"\b(group|order)\s+by\s+all\b"),
+    "`<>`, not `!=`": re.compile(r"!="),
+    "`cast(x as type)`, not `x::type`": re.compile(r"::"),
+    "lowercase keywords and names": re.compile(r"[A-Z]"),
+}
+
+
+def _code(text: str) -> str:
+    """``text`` without its comments and with every string literal emptied."""
+    return re.sub(r"'(?:[^']|'')*'|--[^\n]*", lambda m: "''" if m.group().startswith("'") else "", text)
+
+
+@pytest.mark.parametrize("path", sql_files(), ids=lambda p: p.stem)
+def test_sql_style(path: Path) -> None:
+    code = _code(path.read_text(encoding="utf-8"))
+    broken = {rule: found.group() for rule, pattern in STYLE_RULES.items() if (found := pattern.search(code))}
+    assert broken == {}, path
+    assert len(re.findall(r"^create or replace (?:view|macro)\b", code, flags=re.M)) == 1, "one view or macro"
+    if re.search(r"\bwith\s*\n\s*\w+ as \(", code):
+        assert code.rstrip().endswith("select * from final"), "CTEs, then `select * from final`"
+
+
+def test_sql_style_rules_catch_what_they_name() -> None:
+    bad = "select a, b,\nfrom t group by all having a != 1 and b::int = 1 and c = 'ok, from' -- A comment, from\nWHERE"
+    assert {rule for rule, pattern in STYLE_RULES.items() if pattern.search(_code(bad))} == set(STYLE_RULES)
+    assert _code("select 'It''s, from' -- X, from\nfrom t") == "select '' \nfrom t"
 
 
 def test_named_views(tiny_lake: Path) -> None:
@@ -186,7 +219,7 @@ def test_select_classes_python(tiny_lake: Path) -> None:
 
 
 def test_all_animals_in_validation_is_one_short_query(sample_lake: tuple[Path, dict[str, object]]) -> None:
-    """The README query: every box of any kind of Animal in validation."""
+    """The docs/labels.md query: every box of any kind of Animal in validation."""
     lake, _ = sample_lake
     boxes = query(
         lake,

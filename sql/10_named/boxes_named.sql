@@ -7,7 +7,7 @@ with
 final as (
     select
         boxes.*,
-        classes.display_name as label_name,
+        classes.display_name as label_name
     from boxes
     left join classes on classes.label_mid = boxes.label_mid
 )

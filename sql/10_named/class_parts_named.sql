@@ -7,7 +7,7 @@ final as (
     select
         class_parts.*,
         part.display_name as part_name,
-        whole.display_name as whole_name,
+        whole.display_name as whole_name
     from class_parts
     left join classes as part on part.label_mid = class_parts.part_mid
     left join classes as whole on whole.label_mid = class_parts.whole_mid

@@ -7,7 +7,7 @@ final as (
     select
         hierarchy.*,
         parent.display_name as parent_name,
-        child.display_name as child_name,
+        child.display_name as child_name
     from hierarchy
     left join classes as parent on parent.label_mid = hierarchy.parent_mid
     left join classes as child on child.label_mid = hierarchy.child_mid

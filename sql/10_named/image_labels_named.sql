@@ -6,7 +6,7 @@ with
 final as (
     select
         image_labels.*,
-        classes.display_name as label_name,
+        classes.display_name as label_name
     from image_labels
     left join classes on classes.label_mid = image_labels.label_mid
 )

@@ -6,7 +6,7 @@ with
 final as (
     select
         masks.*,
-        classes.display_name as label_name,
+        classes.display_name as label_name
     from masks
     left join classes on classes.label_mid = masks.label_mid
 )

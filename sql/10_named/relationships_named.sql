@@ -12,7 +12,7 @@ final as (
             when relationships.relationship = 'is' then attributes.display_name
             else object_class.display_name
         end as label_name_2,
-        relationship_names.display_name as relationship_name,
+        relationship_names.display_name as relationship_name
     from relationships
     left join classes as subject_class on subject_class.label_mid = relationships.label_mid_1
     left join classes as object_class on object_class.label_mid = relationships.label_mid_2

@@ -13,7 +13,7 @@ own as (
         boxes.label_mid,
         boxes.label_mid as original_label_mid,
         false as is_expanded,
-        0 as distance,
+        0 as distance
     from boxes
 ),
 
@@ -23,7 +23,7 @@ ancestors as (
         class_ancestors.ancestor_mid as label_mid,
         boxes.label_mid as original_label_mid,
         true as is_expanded,
-        class_ancestors.distance,
+        class_ancestors.distance
     from boxes
     inner join class_ancestors on class_ancestors.label_mid = boxes.label_mid
 ),
@@ -38,7 +38,7 @@ final as (
     select
         unioned.*,
         counted.display_name as label_name,
-        original.display_name as original_label_name,
+        original.display_name as original_label_name
     from unioned
     left join classes as counted on counted.label_mid = unioned.label_mid
     left join classes as original on original.label_mid = unioned.original_label_mid

@@ -17,7 +17,7 @@ labels as (
         source,
         label_mid,
         confidence,
-        source = 'machine' as is_machine,
+        source = 'machine' as is_machine
     from image_labels
 ),
 
@@ -27,7 +27,7 @@ own as (
         labels.label_mid,
         labels.label_mid as original_label_mid,
         false as is_expanded,
-        0 as distance,
+        0 as distance
     from labels
 ),
 
@@ -37,7 +37,7 @@ positive_ancestors as (
         class_ancestors.ancestor_mid as label_mid,
         labels.label_mid as original_label_mid,
         true as is_expanded,
-        class_ancestors.distance,
+        class_ancestors.distance
     from labels
     inner join class_ancestors on class_ancestors.label_mid = labels.label_mid
     where (not labels.is_machine and labels.confidence = 1) or (labels.is_machine and include_machine)
@@ -49,7 +49,7 @@ negative_descendants as (
         class_ancestors.label_mid as label_mid,
         labels.label_mid as original_label_mid,
         true as is_expanded,
-        class_ancestors.distance,
+        class_ancestors.distance
     from labels
     inner join class_ancestors on class_ancestors.ancestor_mid = labels.label_mid
     where not labels.is_machine and labels.confidence = 0
@@ -63,17 +63,19 @@ unioned as (
     select * from negative_descendants
 ),
 
-deduplicated as (
-    select * from unioned
-    qualify row_number() over (
-        partition by
-            split,
-            image_id_u64,
-            label_mid,
-            is_machine,
-            case when is_machine then null else confidence end
-        order by is_expanded, distance, confidence desc, source, original_label_mid
-    ) = 1
+ranked as (
+    select
+        unioned.*,
+        row_number() over (
+            partition by
+                split,
+                image_id_u64,
+                label_mid,
+                is_machine,
+                case when is_machine then null else confidence end
+            order by is_expanded, distance, confidence desc, source, original_label_mid
+        ) as preference
+    from unioned
 ),
 
 final as (
@@ -86,8 +88,9 @@ final as (
         confidence,
         original_label_mid,
         is_expanded,
-        distance,
-    from deduplicated
+        distance
+    from ranked
+    where preference = 1
 )
 
 select * from final

@@ -14,7 +14,7 @@ matched as (
     select
         wanted.matched_name,
         classes.label_mid,
-        classes.display_name,
+        classes.display_name
     from wanted
     left join classes on lower(classes.display_name) = lower(wanted.matched_name)
 ),
@@ -32,14 +32,14 @@ unknown as (
                                 damerau_levenshtein(lower(display_name), lower(matched_name)),
                                 jaro_winkler_similarity(lower(display_name), lower(matched_name)) desc,
                                 display_name
-                        ) as rank,
+                        ) as rank
                     from classes
                     where display_name is not null
                     qualify rank <= 3
-                )
+                ) as closest
             )),
             '; '
-        ) as message,
+        ) as message
     from matched
     where label_mid is null
 ),
@@ -57,14 +57,14 @@ final as (
         label_mid,
         display_name as label_name,
         matched_name,
-        false as is_descendant,
+        false as is_descendant
     from checked
     union
     select
         class_ancestors.label_mid,
         classes.display_name as label_name,
         checked.matched_name,
-        true as is_descendant,
+        true as is_descendant
     from checked
     inner join class_ancestors on class_ancestors.ancestor_mid = checked.label_mid
     left join classes on classes.label_mid = class_ancestors.label_mid

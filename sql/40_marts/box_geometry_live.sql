@@ -9,8 +9,8 @@ measured as (
     select
         split,
         label_mid,
-        (x_max - x_min)::double * (y_max - y_min)::double as area,
-        (x_max - x_min)::double / nullif(y_max - y_min, 0)::double as aspect_ratio,
+        cast(x_max - x_min as double) * cast(y_max - y_min as double) as area,
+        cast(x_max - x_min as double) / cast(nullif(y_max - y_min, 0) as double) as aspect_ratio
     from boxes
 ),
 
@@ -22,24 +22,24 @@ area_quantiles as (
         split,
         count(*) as boxes,
         avg(area) as area_mean,
-        quantile_cont(area, [0.05, 0.25, 0.5, 0.75, 0.95]) as area_q,
+        quantile_cont(area, [0.05, 0.25, 0.5, 0.75, 0.95]) as area_q
     from measured
-    group by all
+    group by label_mid, split
 ),
 
 aspect_ratio_quantiles as (
     select
         label_mid,
         split,
-        quantile_cont(aspect_ratio, [0.05, 0.25, 0.5, 0.75, 0.95]) as aspect_ratio_q,
+        quantile_cont(aspect_ratio, [0.05, 0.25, 0.5, 0.75, 0.95]) as aspect_ratio_q
     from measured
-    group by all
+    group by label_mid, split
 ),
 
 quantiles as (
     select
         area_quantiles.*,
-        aspect_ratio_quantiles.aspect_ratio_q,
+        aspect_ratio_quantiles.aspect_ratio_q
     from area_quantiles
     inner join aspect_ratio_quantiles
         on aspect_ratio_quantiles.label_mid = area_quantiles.label_mid
@@ -62,7 +62,7 @@ final as (
         quantiles.aspect_ratio_q[2] as aspect_ratio_p25,
         quantiles.aspect_ratio_q[3] as aspect_ratio_median,
         quantiles.aspect_ratio_q[4] as aspect_ratio_p75,
-        quantiles.aspect_ratio_q[5] as aspect_ratio_p95,
+        quantiles.aspect_ratio_q[5] as aspect_ratio_p95
     from quantiles
     left join classes on classes.label_mid = quantiles.label_mid
 )

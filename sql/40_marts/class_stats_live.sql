@@ -7,25 +7,25 @@ create or replace view class_stats_live as
 with
 
 box_counts as (
-    select split, label_mid, count(*) as boxes,
+    select split, label_mid, count(*) as boxes
     from boxes
-    group by all
+    group by split, label_mid
 ),
 
 mask_counts as (
-    select split, label_mid, count(*) as masks,
+    select split, label_mid, count(*) as masks
     from masks
-    group by all
+    group by split, label_mid
 ),
 
 relationship_counts as (
-    select split, label_mid, count(*) as relationships,
+    select split, label_mid, count(*) as relationships
     from (
         select split, label_mid_1 as label_mid from relationships
         union all
         select split, label_mid_2 as label_mid from relationships where relationship <> 'is'
-    )
-    group by all
+    ) as mentions
+    group by split, label_mid
 ),
 
 label_counts as (
@@ -34,9 +34,9 @@ label_counts as (
         label_mid,
         count(*) filter (where source <> 'machine' and confidence = 1) as positive_labels,
         count(*) filter (where source <> 'machine' and confidence = 0) as negative_labels,
-        count(*) filter (where source = 'machine') as machine_labels,
+        count(*) filter (where source = 'machine') as machine_labels
     from image_labels
-    group by all
+    group by split, label_mid
 ),
 
 keys as (
@@ -51,15 +51,15 @@ keys as (
 
 -- distinct images by a union (a group by that spills to disk) rather than count(distinct) (does not)
 image_counts as (
-    select split, label_mid, count(*) as images,
+    select split, label_mid, count(*) as images
     from (
         select split, label_mid, image_id_u64 from boxes
         union
         select split, label_mid, image_id_u64 from masks
         union
         select split, label_mid, image_id_u64 from image_labels where source <> 'machine' and confidence = 1
-    )
-    group by all
+    ) as annotated
+    group by split, label_mid
 ),
 
 final as (
@@ -76,7 +76,7 @@ final as (
         coalesce(label_counts.machine_labels, 0) as machine_labels,
         classes.is_boxable,
         classes.is_trainable,
-        classes.is_segmentable,
+        classes.is_segmentable
     from keys
     left join classes on classes.label_mid = keys.label_mid
     left join image_counts on image_counts.split = keys.split and image_counts.label_mid = keys.label_mid

@@ -7,40 +7,40 @@ with
 
 -- distinct classes as a two-step group by (spills to disk) rather than count(distinct) (does not)
 box_classes as (
-    select split, image_id_u64, label_mid, count(*) as boxes,
+    select split, image_id_u64, label_mid, count(*) as boxes
     from boxes
-    group by all
+    group by split, image_id_u64, label_mid
 ),
 
 box_counts as (
-    select split, image_id_u64, sum(boxes)::bigint as boxes, count(*) as classes,
+    select split, image_id_u64, cast(sum(boxes) as bigint) as boxes, count(*) as classes
     from box_classes
-    group by all
+    group by split, image_id_u64
 ),
 
 mask_counts as (
-    select split, image_id_u64, count(*) as masks,
+    select split, image_id_u64, count(*) as masks
     from masks
-    group by all
+    group by split, image_id_u64
 ),
 
 relationship_counts as (
-    select split, image_id_u64, count(*) as relationships,
+    select split, image_id_u64, count(*) as relationships
     from relationships
-    group by all
+    group by split, image_id_u64
 ),
 
 narrative_counts as (
-    select split, image_id_u64, count(*) as narratives,
+    select split, image_id_u64, count(*) as narratives
     from narratives
-    group by all
+    group by split, image_id_u64
 ),
 
 label_counts as (
-    select split, image_id_u64, count(*) as positive_labels,
+    select split, image_id_u64, count(*) as positive_labels
     from image_labels
     where source <> 'machine' and confidence = 1
-    group by all
+    group by split, image_id_u64
 ),
 
 keys as (
@@ -67,7 +67,7 @@ final as (
         coalesce(narrative_counts.narratives, 0) as narratives,
         coalesce(label_counts.positive_labels, 0) as positive_labels,
         images.rotation,
-        images.license,
+        images.license
     from keys
     left join images on images.split = keys.split and images.image_id_u64 = keys.image_id_u64
     left join box_counts on box_counts.split = keys.split and box_counts.image_id_u64 = keys.image_id_u64

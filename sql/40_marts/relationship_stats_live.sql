@@ -7,9 +7,9 @@ with
 
 -- distinct images as a two-step group by (spills to disk) rather than count(distinct) (does not)
 per_image as (
-    select label_mid_1, relationship, label_mid_2, split, image_id_u64, count(*) as relationships,
+    select label_mid_1, relationship, label_mid_2, split, image_id_u64, count(*) as relationships
     from relationships
-    group by all
+    group by label_mid_1, relationship, label_mid_2, split, image_id_u64
 ),
 
 counted as (
@@ -17,10 +17,10 @@ counted as (
         label_mid_1,
         relationship,
         label_mid_2,
-        sum(relationships)::bigint as relationships,
-        count(*) as images,
+        cast(sum(relationships) as bigint) as relationships,
+        count(*) as images
     from per_image
-    group by all
+    group by label_mid_1, relationship, label_mid_2
 ),
 
 final as (
@@ -32,7 +32,7 @@ final as (
         named.label_name_2,
         counted.relationships,
         counted.images,
-        triplets.relationship is not null as in_triplet_list,
+        triplets.relationship is not null as in_triplet_list
     from counted
     left join (
         select distinct label_mid_1, relationship, label_mid_2, label_name_1, label_name_2

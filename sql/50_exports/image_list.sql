@@ -8,7 +8,7 @@ create or replace macro image_list(
     class_names,
     include_descendants := false,
     split_name := null,
-    min_boxes := 1,
+    min_boxes := 1
 ) as table
 with
 
@@ -21,12 +21,12 @@ matching as (
     select
         split,
         image_id,
-        count(*) as boxes,
+        count(*) as boxes
     from boxes
     where
         label_mid in (select label_mid from selected)
         and (split_name is null or split = split_name)
-    group by all
+    group by split, image_id
     having count(*) >= min_boxes
 ),
 
@@ -35,7 +35,7 @@ final as (
         split || '/' || image_id as image,
         split,
         image_id,
-        boxes,
+        boxes
     from matching
     order by image
 )
