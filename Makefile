@@ -15,7 +15,7 @@ BENCH_STAMP := $(VENV)/.bench-stamp
 
 QUERY  ?=
 
-.PHONY: build-lake fetch test lint docs sql bench synth clean
+.PHONY: build-lake fetch test test-quick lint docs sql bench synth clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -42,16 +42,23 @@ bench: $(BENCH_STAMP) ## Benchmark at SCALE (default 0.01): BENCHMARKS.md and be
 test: $(STAMP) ## Run the test suite
 	$(BIN)/python -m pytest
 
-lint: $(STAMP) ## ruff check and format check
-	$(BIN)/ruff check pipeline tests
-	$(BIN)/ruff format --check pipeline tests
+test-quick: $(STAMP) ## Run the tests that start no server and generate no data at scale (-m "not slow and not server")
+	$(BIN)/python -m pytest -m "not slow and not server"
 
-docs: $(STAMP) ## Regenerate docs/data-dictionary.md (schemas/) and docs/views.md (sql/)
+lint: $(STAMP) ## ruff (check, format), mypy over pipeline/, the import-layer contracts, sqlfluff over sql/
+	$(BIN)/ruff check pipeline tests benchmarks
+	$(BIN)/ruff format --check pipeline tests benchmarks
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+	$(BIN)/sqlfluff lint sql
+
+docs: $(STAMP) ## Regenerate docs/data-dictionary.md (schemas/), docs/views.md (sql/) and docs/cli.md (the commands)
 	$(BIN)/oilake docs --output docs/data-dictionary.md
 	$(BIN)/oilake docs --views --output docs/views.md
+	$(BIN)/oilake docs --cli --output docs/cli.md
 
 sql: $(STAMP) ## Run QUERY on LAKE's catalog, or open the SQL shell when QUERY is empty
 	$(BIN)/oilake sql --lake "$(LAKE)" $(if $(QUERY),"$(QUERY)")
 
 clean: ## Remove the virtualenv and the default lake
-	rm -rf $(VENV) lake .pytest_cache .ruff_cache
+	rm -rf $(VENV) lake .pytest_cache .ruff_cache .mypy_cache

@@ -22,6 +22,7 @@ import duckdb
 import pyarrow as pa
 
 from pipeline.catalog.views import LIVE, sql_files
+from pipeline.core.layout import partition_fields
 from pipeline.core.schema import all_schemas, mart_schemas
 from pipeline.families.hierarchy import ROOT_MID
 
@@ -357,8 +358,7 @@ def _add_empty_tables(con: duckdb.DuckDBPyConnection) -> None:
     for name, schema in all_schemas().items():
         if name in present or schema.is_mart:  # marts are views of their live views here (open_raw)
             continue
-        fields = list(schema.arrow) + ([pa.field("split", pa.string())] if schema.partition_by else [])
-        con.register("_empty", pa.schema(fields).empty_table())
+        con.register("_empty", pa.schema([*schema.arrow, *partition_fields(schema)]).empty_table())
         con.execute(f"create table {name} as select * from _empty")
         con.unregister("_empty")
 

@@ -34,6 +34,7 @@ from pathlib import Path
 from benchmarks import queries as bench_queries
 from pipeline.core.progress import log
 from pipeline.families import family_specs
+from pipeline.lake.manifest import MANIFEST, read_manifest
 
 ENGINES = ("duckdb", "polars", "pandas")
 LIBRARIES = ("pyarrow", "polars", "duckdb", "pandas", "numpy", "psutil")
@@ -255,23 +256,23 @@ def run_build(folder: Path, lake: Path) -> dict[str, object]:
     run = run_monitored([*command, "--max-rejects", str(10**12)])
     if run.returncode != 0:
         raise RuntimeError(f"build failed ({run.returncode}):\n{run.stderr[-3000:]}")
-    release = (lake / "_manifest.json").resolve().parent  # the lake's current release folder
-    manifest = json.loads((release / "_manifest.json").read_text(encoding="utf-8"))
+    release = (lake / MANIFEST).resolve().parent  # the lake's current release folder
+    manifest = read_manifest(release)
     windows = _file_windows(run)
     files = []
-    for source in manifest["sources"]:
-        output = release / source["output"] if source.get("output") else None
-        start, end = windows.get(source["file"], (None, None))
+    for source in manifest.sources:
+        output = release / source.output if source.output else None
+        start, end = windows.get(source.file, (None, None))
         peak = max((rss for t, rss in run.samples if start <= t <= end), default=None) if start is not None else None
         # The manifest's time stops when the last row is read; the file's Parquet writer is closed after
         # that (the last row group, a re-sort). The time between the log lines of consecutive files has
         # both; the first file's window would also hold the interpreter start, so it keeps its own time.
-        seconds = end - start if start else source["seconds"]
+        seconds = end - start if start else source.seconds
         files.append(
             {
-                "family": source["family"], "split": source["split"], "file": source["file"],
-                "bytes": source["bytes"], "rows": source["rows_read"], "rows_rejected": source["rows_rejected"],
-                "seconds": seconds, "manifest_seconds": source["seconds"], "peak_rss_bytes": peak,
+                "family": source.family, "split": source.split, "file": source.file,
+                "bytes": source.bytes, "rows": source.rows_read, "rows_rejected": source.rows_rejected,
+                "seconds": seconds, "manifest_seconds": source.seconds, "peak_rss_bytes": peak,
                 "output_bytes": output.stat().st_size if output and output.exists() else 0,
             }
         )  # fmt: skip
@@ -290,7 +291,7 @@ def run_build(folder: Path, lake: Path) -> dict[str, object]:
         "rows": sum(f["rows"] for f in files),
         "rows_rejected": sum(f["rows_rejected"] for f in files),
         "output_bytes": _folder_bytes(release),
-        "tables": {name: info["rows"] for name, info in manifest["tables"].items()},
+        "tables": manifest.table_rows(),
         "files": files,
         "log": [[round(at, 3), line.rstrip()] for at, line in run.lines],
     }

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import polars as pl
@@ -48,9 +49,9 @@ def write_source(tmp_path: Path) -> WriteSource:
     return write
 
 
-def build(source: Path, lake: Path, **options: object) -> dict[str, object]:
-    """Build ``lake`` from ``source`` with library defaults."""
-    return build_lake(BuildOptions(source=str(source), lake=lake, **options))  # type: ignore[arg-type]
+def build(source: Path | str, lake: Path | str, **options: Any) -> dict[str, Any]:
+    """Build ``lake`` from ``source`` with library defaults; the manifest as ``_manifest.json`` holds it."""
+    return build_lake(BuildOptions(source=str(source), lake=lake, **options)).manifest.to_json()
 
 
 def query(lake: Path, sql: str) -> pl.DataFrame:
@@ -62,8 +63,8 @@ def query(lake: Path, sql: str) -> pl.DataFrame:
         con.close()
 
 
-def sources_by_file(manifest: dict[str, object]) -> dict[str, dict[str, object]]:
-    return {s["file"]: s for s in manifest["sources"]}  # type: ignore[index,union-attr]
+def sources_by_file(manifest: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {s["file"]: s for s in manifest["sources"]}
 
 
 @pytest.fixture(scope="session")

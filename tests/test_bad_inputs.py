@@ -15,7 +15,8 @@ from click.testing import CliRunner
 from pipeline.build.run import BuildOptions, build_lake
 from pipeline.cli import cli
 from pipeline.core import errors
-from pipeline.read.sources import Source, SourceFile
+from pipeline.read.files import SourceFile
+from pipeline.read.sources import Source
 from tests.conftest import LABEL_HEADER, query
 
 CORPUS = Path(__file__).parent / "bad_inputs"

@@ -84,6 +84,17 @@ def test_sql_errors_are_actionable(sample_lake: tuple[Path, dict[str, object]], 
     assert bad.exit_code == 1 and bad.stderr.startswith("error: Binder Error") and "hint:" in bad.stderr
     missing = run("sql", "--lake", str(tmp_path / "nowhere"), "select 1")
     assert missing.exit_code == 1 and "not a built oilake lake" in missing.stderr
+    assert missing.stderr.splitlines()[-1].startswith("hint: pass --lake the folder or URL that `oilake build")
+
+
+def test_a_bad_file_list_is_an_error_with_a_hint(tmp_path: Path) -> None:
+    listing = tmp_path / "files.tsv"
+    listing.write_text("family\tfile\n")
+    result = run("fetch", "--dest", str(tmp_path / "dest"), "--file-list", str(listing))
+    assert result.exit_code == 1 and result.stdout == ""
+    assert result.stderr.startswith(f"error: --file-list {listing}: missing column(s) ")
+    assert result.stderr.endswith("hint: use the columns of pipeline/data/official-files.tsv\n")
+    assert not (tmp_path / "dest").exists()
 
 
 def test_sql_shell_runs_statements_until_eof(sample_lake: tuple[Path, dict[str, object]]) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.lake.local import LakeLayout
+from pipeline.lake.local import LocalStore
 from pipeline.lake.lock import lock_holder
 from pipeline.lake.verify import verify_lake
 from pipeline.resources import sample_dir
@@ -65,7 +65,7 @@ def test_sigkill_at_any_stage_leaves_a_queryable_lake_and_the_next_build_succeed
 
     _build_until_killed(sample_copy, lake, stage, tmp_path)
 
-    layout = LakeLayout(lake)
+    layout = LocalStore(lake)
     new_count = query(lake, "select count(*) from boxes where image_id = 'abcdefabcdefabcd'").item()
     if stage == "published":
         assert layout.current_id() != first["release"] and new_count == 1, "killed after the swap: new release"
@@ -79,14 +79,14 @@ def test_sigkill_at_any_stage_leaves_a_queryable_lake_and_the_next_build_succeed
     assert query(lake, "select count(*) from boxes where image_id = 'abcdefabcdefabcd'").item() == 1
     assert not (lake / ".staging").exists() or not any((lake / ".staging").iterdir())
     published = set(layout.published_ids())
-    assert all(r.id in published for r in layout.list_releases()), "no unpublished leftovers remain"
-    assert len(layout.list_releases()) <= 2
+    assert all(r.id in published for r in layout.releases()), "no unpublished leftovers remain"
+    assert len(layout.releases()) <= 2
     assert verify_lake(lake).ok
 
 
 def test_sigkill_during_the_first_build_leaves_no_lake_to_read(sample_copy: Path, tmp_path: Path) -> None:
     lake = tmp_path / "lake"
     _build_until_killed(sample_copy, lake, "staged", tmp_path)
-    assert not (lake / "lake.duckdb").exists() and not LakeLayout(lake).is_lake()
+    assert not (lake / "lake.duckdb").exists() and not LocalStore(lake).is_lake()
     build(sample_copy, lake)
     assert query(lake, "select count(*) from boxes").item() == 1537

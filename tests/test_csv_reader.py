@@ -8,7 +8,8 @@ import pyarrow as pa
 import pytest
 
 from pipeline.core.errors import HeaderError
-from pipeline.read.csv_reader import _parse_any, _parse_plain, check_header, ordered_map, parse_header, read_csv
+from pipeline.read.csv_reader import _parse_any, _parse_plain, check_header, parse_header, read_csv
+from pipeline.read.threads import ordered_map
 
 COLUMNS = ["a", "b", "c"]
 

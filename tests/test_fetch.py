@@ -13,10 +13,13 @@ from click.testing import CliRunner
 from pipeline.cli import cli
 from pipeline.core.official import OfficialFile
 from pipeline.families.selection import SelectionError
-from pipeline.fetch import STATE_FILE, FetchOptions, FetchSummary, fetch
+from pipeline.fetch.dest import STATE_FILE
+from pipeline.fetch.run import FetchOptions, FetchSummary, fetch
 from pipeline.resources import sample_dir
 from tests.conftest import build, query
 from tests.servers import FileServer, upload
+
+pytestmark = pytest.mark.server  # every test downloads from a loopback HTTP or S3 server
 
 NOWHERE = "https://storage.invalid/openimages/"  # the list's own prefix: never used, --base-url points at the server
 BBOX_VAL, BBOX_TEST = "validation-annotations-bbox.csv", "test-annotations-bbox.csv"

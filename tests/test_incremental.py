@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -28,7 +29,7 @@ def _content(lake: Path) -> dict[str, list[tuple[object, ...]]]:
     return {name: query(lake, f"select * from {name} order by all").rows() for name in all_schemas()}
 
 
-def _reused(manifest: dict[str, object]) -> dict[str, bool]:
+def _reused(manifest: dict[str, Any]) -> dict[str, bool]:
     return {name: bool(s["reused_from"]) for name, s in sources_by_file(manifest).items()}
 
 
@@ -38,12 +39,11 @@ def test_a_second_build_reuses_every_unchanged_file_and_yields_the_same_lake(sam
     before = _content(lake)
     second = build(sample_copy, lake)
     assert set(_reused(second).values()) == {True}
-    assert second["reused_files"] == [s["file"] for s in second["sources"]]  # type: ignore[union-attr]
-    assert {s["reused_from"] for s in second["sources"]} == {first["release"]}  # type: ignore[union-attr]
+    assert second["reused_files"] == [s["file"] for s in second["sources"]]
+    assert {s["reused_from"] for s in second["sources"]} == {first["release"]}
     assert _content(lake) == before
     assert second["tables"] == first["tables"] or all(
-        second["tables"][t]["rows"] == first["tables"][t]["rows"]  # type: ignore[index]
-        for t in all_schemas()
+        second["tables"][t]["rows"] == first["tables"][t]["rows"] for t in all_schemas()
     )
     output = str(sources_by_file(second)[VAL_BOXES]["output"])
     old = tmp_path / "lake" / "releases" / str(first["release"]) / output
@@ -86,8 +86,8 @@ def test_a_changed_class_file_rebuilds_the_metadata_tables_only(sample_copy: Pat
     classes = sample_copy / CLASSES
     classes.write_text(classes.read_text().replace("/m/0k4j,Car", "/m/0k4j,Automobile"))
     manifest = build(sample_copy, lake)
-    rebuilt = {s["file"] for s in manifest["sources"] if not s["reused_from"]}  # type: ignore[union-attr]
-    assert rebuilt == {s["file"] for s in manifest["sources"] if s["split"] is None}  # type: ignore[union-attr]
+    rebuilt = {s["file"] for s in manifest["sources"] if not s["reused_from"]}
+    assert rebuilt == {s["file"] for s in manifest["sources"] if s["split"] is None}
     assert query(lake, "select display_name from classes where label_mid = '/m/0k4j'").item() == "Automobile"
     assert query(lake, "select count(*) from boxes_named where label_name = 'Automobile'").item() > 0
 
@@ -106,6 +106,7 @@ def test_rejects_of_reused_files_are_carried_over(tmp_path: Path) -> None:
         build(source, lake, max_rejects=0)
 
 
+@pytest.mark.server
 def test_remote_files_are_compared_by_etag(s3_bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import s3fs
 
@@ -119,12 +120,12 @@ def test_remote_files_are_compared_by_etag(s3_bucket: str, tmp_path: Path, monke
     url = f"s3://{s3_bucket}/oi"
     upload(source, url)
     lake = tmp_path / "lake"
-    build(url, lake)  # type: ignore[arg-type]
+    build(url, lake)
 
     opened: list[str] = []
     original_open = Source.open
     monkeypatch.setattr(Source, "open", lambda self, file: opened.append(file.name) or original_open(self, file))
-    second = build(url, lake)  # type: ignore[arg-type]
+    second = build(url, lake)
     assert _reused(second) == {VAL_BOXES: True, VAL_LABELS: True}
     assert opened.count(VAL_BOXES) == 1, "opened once, for the header check: the ETag decides, no md5 pass"
 
@@ -133,6 +134,6 @@ def test_remote_files_are_compared_by_etag(s3_bucket: str, tmp_path: Path, monke
         f"{s3_bucket}/oi/{VAL_LABELS}",
         (source / VAL_LABELS).read_bytes() + b"0123456789abcdef,verification,/m/0k4j,1\n",
     )
-    third = build(url, lake)  # type: ignore[arg-type]
+    third = build(url, lake)
     assert _reused(third) == {VAL_BOXES: True, VAL_LABELS: False}
     assert query(lake, "select count(*) from image_labels where image_id = '0123456789abcdef'").item() == 1

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 from pipeline.cli import cli
 from pipeline.core.errors import LakeError, RejectLimitError
-from pipeline.lake.local import LakeLayout
+from pipeline.lake.local import LocalStore
 from pipeline.lake.lock import LOCK, LakeLockedError, lake_lock, lock_holder
 from pipeline.query.api import open_lake
 from tests.conftest import BOX_HEADER, WriteSource, build, query
@@ -35,7 +35,7 @@ def _ids(lake: Path) -> list[str]:
 def test_a_build_publishes_a_release_behind_stable_entry_links(write_source: WriteSource, tmp_path: Path) -> None:
     lake = tmp_path / "lake"
     manifest = build(write_source(_boxes("0000000000000001")), lake)
-    layout = LakeLayout(lake)
+    layout = LocalStore(lake)
     release = layout.current_release()
     assert release is not None and release.parent == lake / "releases"
     assert manifest["release"] == release.name
@@ -44,7 +44,7 @@ def test_a_build_publishes_a_release_behind_stable_entry_links(write_source: Wri
     assert os.readlink(lake / "lake.duckdb") == "current/lake.duckdb"
     assert json.loads((lake / "_manifest.json").read_text())["release"] == release.name
     assert sorted(p.name for p in (lake / "boxes").iterdir()) == ["split=validation"]
-    assert [e["event"] for e in layout.history()] == ["publish"]
+    assert [e.event for e in layout.history()] == ["publish"]
     assert not (lake / ".staging").exists()
     assert (lake / LOCK).read_text() == "", "a clean release of the lock leaves no holder record"
 
@@ -56,8 +56,8 @@ def test_keep_prunes_old_releases_and_rollback_restores_the_previous_one(
     ids = []
     for n in range(1, 4):
         ids.append(str(build(write_source(_boxes(f"000000000000000{n}")), lake)["release"]))
-    layout = LakeLayout(lake)
-    assert [r.id for r in layout.list_releases()] == ids[1:], "default --keep 2: the current and one before"
+    layout = LocalStore(lake)
+    assert [r.id for r in layout.releases()] == ids[1:], "default --keep 2: the current and one before"
     assert _ids(lake) == ["0000000000000003"]
 
     runner = CliRunner()
@@ -65,7 +65,7 @@ def test_keep_prunes_old_releases_and_rollback_restores_the_previous_one(
     assert result.exit_code == 0, result.output
     assert layout.current_id() == ids[1]
     assert _ids(lake) == ["0000000000000002"]
-    assert [e["event"] for e in layout.history()] == ["publish", "publish", "publish", "rollback"]
+    assert [e.event for e in layout.history()] == ["publish", "publish", "publish", "rollback"]
 
     listed = runner.invoke(cli, ["releases", "--lake", str(lake)]).output.splitlines()
     assert [line.split("\t")[:2] for line in listed] == [[ids[1], "current"], [ids[2], "published"]]
@@ -75,7 +75,7 @@ def test_keep_prunes_old_releases_and_rollback_restores_the_previous_one(
     assert f"release '{ids[0]}' is not in" in missing.output and "oilake releases" in missing.output
 
     build(write_source(_boxes("0000000000000004")), lake, keep=1)
-    assert [r.id for r in layout.list_releases()] == [layout.current_id()]
+    assert [r.id for r in layout.releases()] == [layout.current_id()]
     with pytest.raises(LakeError, match="nothing to roll back to"):
         layout.rollback()
 
@@ -94,12 +94,12 @@ def test_a_reader_keeps_its_release_while_a_new_one_is_published(write_source: W
 def test_a_failed_rebuild_leaves_the_published_release_untouched(write_source: WriteSource, tmp_path: Path) -> None:
     lake = tmp_path / "lake"
     build(write_source(_boxes("0000000000000001")), lake)
-    before = LakeLayout(lake).current_id()
+    before = LocalStore(lake).current_id()
     with pytest.raises(RejectLimitError):
         build(write_source(_boxes("NOT-AN-ID")), lake)
-    layout = LakeLayout(lake)
+    layout = LocalStore(lake)
     assert layout.current_id() == before
-    assert [r.id for r in layout.list_releases()] == [before]
+    assert [r.id for r in layout.releases()] == [before]
     assert not (lake / ".staging").exists() or not any((lake / ".staging").iterdir())
     assert _ids(lake) == ["0000000000000001"]
 

@@ -11,12 +11,14 @@ from click.testing import CliRunner
 
 from pipeline.cli import cli
 from pipeline.core.errors import OilakeError
-from pipeline.lake.remote import POINTER, RemoteLake
+from pipeline.lake.remote import POINTER, ObjectStore
 from pipeline.query.api import open_lake
 from pipeline.resources import sample_dir
 from tests.conftest import build
 from tests.servers import DUMMY_SECRET, upload
 from tests.test_remote_sources import table_rows
+
+pytestmark = pytest.mark.server  # every test uses the moto S3 server
 
 
 def _fs() -> s3fs.S3FileSystem:
@@ -29,8 +31,8 @@ def test_s3_sources_into_an_s3_lake_equal_the_local_build(
     source = f"s3://{s3_bucket}/raw/openimages"
     lake = f"s3://{s3_bucket}/lakes/oi"
     upload(sample_dir(), source)
-    manifest = build(source, lake)  # type: ignore[arg-type]
-    remote, local = table_rows(lake), table_rows(sample_lake[0])  # type: ignore[arg-type]
+    manifest = build(source, lake)
+    remote, local = table_rows(lake), table_rows(sample_lake[0])
     assert sum(len(rows) for rows in local.values()) > 20_000
     for table, rows in local.items():
         assert remote[table] == rows, table
@@ -60,27 +62,27 @@ def test_the_pointer_moves_last_and_old_releases_are_pruned(
     for name in ("validation-annotations-bbox.csv", "oidv6-class-descriptions.csv"):
         (source / name).write_bytes((sample_dir() / name).read_bytes())
     lake = f"s3://{s3_bucket}/lake"
-    first = str(build(source, lake)["release"])  # type: ignore[arg-type]
+    first = str(build(source, lake)["release"])
 
-    def broken_upload(self: RemoteLake, release: Path, release_id: str) -> None:
-        parquet = next(release.rglob("*.parquet"))
+    def broken_upload(self: ObjectStore, staging: Path, release_id: str) -> None:
+        parquet = next(staging.rglob("*.parquet"))
         self.fs.put_file(str(parquet), self.path("releases", release_id, "partial.parquet"))
         raise OSError("connection reset while uploading")
 
-    monkeypatch.setattr(RemoteLake, "upload", broken_upload)
+    monkeypatch.setattr(ObjectStore, "promote", broken_upload)
     with pytest.raises(OSError, match="connection reset"):
-        build(source, lake)  # type: ignore[arg-type]
+        build(source, lake)
     monkeypatch.undo()
-    remote = RemoteLake(lake)
+    remote = ObjectStore(lake)
     assert remote.current_id() == first, "a failed upload never moves the pointer"
     assert len(remote.release_ids()) == 2, "the partial upload is still there, unpublished"
     with open_lake(lake) as opened:
         assert opened.sql("select count(*) as n from boxes").item() == 285
 
-    second = str(build(source, lake)["release"])  # type: ignore[arg-type]
-    third = str(build(source, lake)["release"])  # type: ignore[arg-type]
+    second = str(build(source, lake)["release"])
+    third = str(build(source, lake)["release"])
     assert remote.release_ids() == sorted([second, third]), "--keep 2; the unpublished upload is gone"
-    assert [e["release"] for e in remote.history()] == [first, second, third]
+    assert [e.release for e in remote.history()] == [first, second, third]
 
 
 def test_a_missing_remote_lake_is_a_clear_error(s3_bucket: str) -> None:

@@ -23,16 +23,11 @@ from pipeline.core.official import official_files
 from pipeline.core.schema import all_schemas
 from pipeline.lake.manifest import MANIFEST
 from pipeline.query.api import open_lake
-from pipeline.read.sources import (
-    BLOCK_SIZE,
-    HashingReader,
-    Source,
-    SourceFile,
-    parse_storage_options,
-    redact,
-    redact_text,
-    resolve_storage_options,
-)
+from pipeline.read.files import SourceFile
+from pipeline.read.opened import HashingReader
+from pipeline.read.redact import redact, redact_text
+from pipeline.read.sources import BLOCK_SIZE, Source
+from pipeline.read.storage_options import parse_storage_options, resolve_storage_options
 from pipeline.resources import sample_dir
 from tests.conftest import build
 from tests.servers import DUMMY_KEY_ID, DUMMY_SECRET, free_port, upload
@@ -103,6 +98,7 @@ def test_storage_option_values_are_json_when_they_parse() -> None:
         parse_storage_options(["anon"])
 
 
+@pytest.mark.server
 def test_s3_is_anonymous_unless_credentials_are_configured(s3_env: str, monkeypatch: pytest.MonkeyPatch) -> None:
     assert resolve_storage_options("s3://b/p", None)["anon"] is False  # dummy credentials in the environment
     assert resolve_storage_options("s3://b/p", {"anon": "true"})["anon"] is True  # an explicit choice wins
@@ -110,7 +106,7 @@ def test_s3_is_anonymous_unless_credentials_are_configured(s3_env: str, monkeypa
     monkeypatch.delenv("AWS_ACCESS_KEY_ID")
     monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
     assert resolve_storage_options("s3://b/p", None)["anon"] is True
-    monkeypatch.setitem(pipeline.read.sources.fsspec.config.conf, "s3", {"anon": False})  # fsspec's own config
+    monkeypatch.setitem(pipeline.read.storage_options.fsspec.config.conf, "s3", {"anon": False})  # fsspec's own config
     assert "anon" not in resolve_storage_options("s3://b/p", None)
     assert resolve_storage_options("https://h/p", None) == {}
 
@@ -136,6 +132,7 @@ def test_a_file_of_the_official_size_must_have_the_official_md5() -> None:
 # --- HTTP ----------------------------------------------------------------------------------------
 
 
+@pytest.mark.server
 def test_build_from_http_equals_the_local_build(file_server, sample_lake, tmp_path: Path) -> None:
     server = file_server(sample_dir())
     lake = tmp_path / "lake"
@@ -148,6 +145,7 @@ def test_build_from_http_equals_the_local_build(file_server, sample_lake, tmp_pa
     assert etags[BBOX_VALIDATION] == hashlib.md5(data).hexdigest()
 
 
+@pytest.mark.server
 def test_http_files_are_streamed_not_downloaded_whole(file_server, tmp_path: Path) -> None:
     (tmp_path / BBOX_VALIDATION).write_bytes(b"x" * (3 << 20))
     server = file_server(tmp_path)
@@ -160,6 +158,7 @@ def test_http_files_are_streamed_not_downloaded_whole(file_server, tmp_path: Pat
         assert opened.hashed.bytes_read < 3 << 20
 
 
+@pytest.mark.server
 def test_http_credentials_never_reach_the_manifest_or_the_log(file_server, tmp_path: Path, capsys) -> None:
     server = file_server(sample_dir())
     uri = server.url.replace("http://", "http://reader:hunter2secret@")
@@ -171,6 +170,7 @@ def test_http_credentials_never_reach_the_manifest_or_the_log(file_server, tmp_p
     assert "hunter2secret" not in text and "reader:" not in text
 
 
+@pytest.mark.server
 def test_http_404_when_reading_names_the_url_and_family(file_server, tmp_path: Path) -> None:
     server = file_server(sample_dir())
     server.fail(BBOX_VALIDATION, "get-404")  # listed (HEAD answers), gone when read
@@ -183,12 +183,14 @@ def test_http_404_when_reading_names_the_url_and_family(file_server, tmp_path: P
     assert_not_published(lake)
 
 
+@pytest.mark.server
 def test_http_404_when_listing_is_an_absent_file(file_server) -> None:
     server = file_server(sample_dir())
     server.fail(BBOX_VALIDATION, "404")
     assert Source(server.url).find(official(BBOX_VALIDATION)) is None
 
 
+@pytest.mark.server
 def test_http_403_is_access_denied(file_server, tmp_path: Path) -> None:
     server = file_server(sample_dir())
     server.fail(BBOX_VALIDATION, "403")
@@ -198,6 +200,7 @@ def test_http_403_is_access_denied(file_server, tmp_path: Path) -> None:
     assert_not_published(lake)
 
 
+@pytest.mark.server
 def test_cli_403_gives_a_credentials_hint(file_server, tmp_path: Path) -> None:
     server = file_server(sample_dir())
     server.fail(BBOX_VALIDATION, "403")
@@ -227,6 +230,7 @@ def test_connection_refused_is_a_clear_error(tmp_path: Path) -> None:
     assert_not_published(lake)
 
 
+@pytest.mark.server
 def test_a_cut_connection_is_a_truncated_transfer(file_server, tmp_path: Path) -> None:
     server = file_server(sample_dir())
     server.fail(BBOX_VALIDATION, "cut", after=2000)
@@ -238,6 +242,7 @@ def test_a_cut_connection_is_a_truncated_transfer(file_server, tmp_path: Path) -
     assert_not_published(lake)
 
 
+@pytest.mark.server
 def test_wrong_bytes_of_the_official_size_fail_the_md5_check(file_server, tmp_path, monkeypatch) -> None:
     data = (sample_dir() / BBOX_VALIDATION).read_bytes()
     listed = tuple(
@@ -257,6 +262,7 @@ def test_wrong_bytes_of_the_official_size_fail_the_md5_check(file_server, tmp_pa
 # --- S3 ------------------------------------------------------------------------------------------
 
 
+@pytest.mark.server
 def test_build_from_s3_equals_the_local_build(s3_bucket: str, sample_lake, tmp_path: Path) -> None:
     url = f"s3://{s3_bucket}/openimages/v6"
     upload(sample_dir(), url)
@@ -269,6 +275,7 @@ def test_build_from_s3_equals_the_local_build(s3_bucket: str, sample_lake, tmp_p
     assert DUMMY_SECRET not in text and DUMMY_KEY_ID not in text
 
 
+@pytest.mark.server
 def test_s3_source_reads_in_blocks(s3_bucket: str) -> None:
     url = f"s3://{s3_bucket}/oi"
     upload(sample_dir(), url)
@@ -279,6 +286,7 @@ def test_s3_source_reads_in_blocks(s3_bucket: str) -> None:
         assert opened.hashed._raw.blocksize == BLOCK_SIZE
 
 
+@pytest.mark.server
 def test_public_s3_bucket_is_read_anonymously(s3_bucket: str, monkeypatch, tmp_path: Path) -> None:
     url = f"s3://{s3_bucket}/public"
     upload(sample_dir(), url, public=True)
@@ -288,6 +296,7 @@ def test_public_s3_bucket_is_read_anonymously(s3_bucket: str, monkeypatch, tmp_p
     build(url, tmp_path / "lake", **SMALL)  # type: ignore[arg-type]
 
 
+@pytest.mark.server
 def test_private_s3_without_credentials_is_access_denied(s3_bucket: str, monkeypatch, tmp_path: Path) -> None:
     url = f"s3://{s3_bucket}/private"
     upload(sample_dir(), url)
@@ -299,6 +308,7 @@ def test_private_s3_without_credentials_is_access_denied(s3_bucket: str, monkeyp
     assert_not_published(lake)
 
 
+@pytest.mark.server
 def test_s3_credentials_and_endpoint_as_storage_options_stay_secret(s3_bucket, s3_env, monkeypatch, tmp_path) -> None:
     url = f"s3://{s3_bucket}/explicit"
     upload(sample_dir(), url)
@@ -311,6 +321,7 @@ def test_s3_credentials_and_endpoint_as_storage_options_stay_secret(s3_bucket, s
     assert DUMMY_SECRET not in text and DUMMY_KEY_ID not in text
 
 
+@pytest.mark.server
 def test_s3_endpoint_refused_is_a_clear_error(s3_env, monkeypatch, tmp_path: Path) -> None:
     monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")
     options = {"config_kwargs": '{"retries": {"max_attempts": 1}, "connect_timeout": 2}'}

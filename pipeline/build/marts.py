@@ -12,8 +12,9 @@ import shutil
 from pathlib import Path
 
 from pipeline.catalog.views import LIVE, define_views, view_sql
-from pipeline.write.parquet_writer import ROW_GROUP_ROWS, build_connection, memory_budget, write_batches
+from pipeline.core.layout import file_path
 from pipeline.core.schema import mart_schemas
+from pipeline.write.parquet_writer import ROW_GROUP_ROWS, build_connection, memory_budget, write_batches
 
 
 def materialize_marts(root: Path) -> dict[str, int]:
@@ -30,7 +31,7 @@ def materialize_marts(root: Path) -> dict[str, int]:
                 con.execute(f"create temp table _mart as select * from {schema.table}{LIVE}")
                 order = f" order by {', '.join(schema.sort_by)}" if schema.sort_by else ""
                 query = con.sql(f"select * from _mart{order}")
-                path = root / schema.table / f"{schema.table}.parquet"
+                path = root / file_path(schema, f"{schema.table}.parquet")
                 written[schema.table] = write_batches(path, schema, query.to_arrow_reader(ROW_GROUP_ROWS))
                 con.execute("drop table _mart")
         return written

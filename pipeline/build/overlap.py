@@ -11,13 +11,12 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
+from pipeline.core.contract import FileReport
 from pipeline.core.official import SPLITS
 from pipeline.core.progress import log
-from pipeline.write.ingest import FileReport
-from pipeline.write.parquet_writer import write_query
 from pipeline.core.schema import table_schema
 from pipeline.families.overlaps import OVERLAPS
-
+from pipeline.write.parquet_writer import write_query
 
 
 def remove_overlap(subset: Path, superset: Path, table: str, keys: tuple[str, ...], temp_dir: Path) -> int:
@@ -55,4 +54,3 @@ def remove_overlaps(staging: Path, fresh: list[FileReport], reports: list[FileRe
             if subset.rows_written == 0:
                 (staging / subset.output).unlink()
                 subset.output = None
-

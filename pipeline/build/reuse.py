@@ -2,29 +2,31 @@
 
 A source file is unchanged when its name and size match the previous build's
 record and so does its ETag (remote sources that publish one) or else its md5
-(hashed again here). Its Parquet output is then hard-linked from the previous
-release (releases are never modified, so sharing files is safe), its report and
-its rejects are carried over, and the manifest marks it ``reused_from``.
+(hashed again here). Its Parquet output is then lent by the lake's store
+(hard-linked locally, copied inside an object store: a build never modifies a
+published release, so sharing files is safe), its report and its rejects are
+carried over, and the manifest marks it ``reused_from``.
 The rule is conservative: a different oilake version, a changed table schema,
 or a changed overlap partner means the file is ingested again.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from pipeline.families.overlaps import OVERLAPS
 from pipeline.build.plan import Plan
+from pipeline.core.contract import FileReport
+from pipeline.core.errors import LakeError
 from pipeline.core.official import SPLITS
-from pipeline.families.selection import family_table
-from pipeline.write.ingest import FileReport
-from pipeline.lake.manifest import MANIFEST, read_manifest, tool_version
-from pipeline.write.parquet_writer import write_query
 from pipeline.core.schema import all_schemas, table_schema
-from pipeline.read.sources import COMPRESSED_SUFFIXES, Source, SourceFile
+from pipeline.families.overlaps import OVERLAPS
+from pipeline.families.selection import family_table
+from pipeline.lake.manifest import tool_version
+from pipeline.lake.store import Store
+from pipeline.read.files import SourceFile
+from pipeline.read.sources import COMPRESSED_SUFFIXES, Source
+from pipeline.write.parquet_writer import write_query
 
 REUSED_REJECTS = "rejects/reused.parquet"
 
@@ -33,7 +35,7 @@ REUSED_REJECTS = "rejects/reused.parquet"
 class Previous:
     """The current release, as a donor of unchanged outputs."""
 
-    release: Path
+    store: Store
     release_id: str
     reports: dict[str, FileReport]  # by official file name
     schemas: dict[str, str]
@@ -49,22 +51,19 @@ def official_name(found: str) -> str:
     return found
 
 
-def load_previous(release: Path | None) -> Previous | None:
-    """The previous build when its output can be reused by this version of oilake."""
-    if release is None or not (release / MANIFEST).is_file():
+def load_previous(store: Store) -> Previous | None:
+    """The current release when its output can be reused by this version of oilake."""
+    release_id = store.current_id()
+    if release_id is None:
         return None
-    manifest = read_manifest(release)
-    tool = manifest.get("tool")
-    if not isinstance(tool, dict) or tool.get("version") != tool_version():
+    try:
+        manifest = store.manifest(release_id)
+    except LakeError:  # unreadable by this version: ingest everything again
         return None
-    known = set(FileReport.__dataclass_fields__)
-    reports = {}
-    for entry in manifest.get("sources", []):  # type: ignore[union-attr]
-        report = FileReport(**{k: v for k, v in entry.items() if k in known})
-        reports[official_name(report.file)] = report
-    schemas = manifest.get("schemas", {})
-    assert isinstance(schemas, dict)
-    return Previous(release=release, release_id=release.name, reports=reports, schemas=schemas)
+    if manifest.tool.version != tool_version():
+        return None
+    reports = {official_name(report.file): report for report in manifest.sources}
+    return Previous(store=store, release_id=release_id, reports=reports, schemas=manifest.schemas)
 
 
 def unchanged(previous: Previous, source: Source, file: SourceFile, table: str) -> FileReport | None:
@@ -74,7 +73,7 @@ def unchanged(previous: Previous, source: Source, file: SourceFile, table: str) 
         return None
     if previous.schemas.get(table) != table_schema(table).fingerprint:
         return None
-    if before.output is not None and not (previous.release / before.output).is_file():
+    if before.output is not None and not previous.store.has_file(previous.release_id, before.output):
         return None
     if file.etag and before.etag:
         return before if file.etag == before.etag else None
@@ -84,29 +83,24 @@ def unchanged(previous: Previous, source: Source, file: SourceFile, table: str) 
 
 
 def link_into(previous: Previous, relative: str, staging: Path) -> None:
-    """Hard-link (or copy, across file systems) one previous output file into ``staging``."""
-    target = staging / relative
-    target.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        os.link(previous.release / relative, target)
-    except OSError:
-        shutil.copy2(previous.release / relative, target)
+    """Put one previous output file into ``staging`` (lent by the store: a hard link, or a copy)."""
+    previous.store.lend(previous.release_id, relative, staging)
 
 
 def unpartitioned_outputs(previous: Previous) -> list[str]:
-    """Every file of the previous release's metadata tables (no ``split`` partition; marts are always rebuilt)."""
+    """Every file of the previous release's unpartitioned tables (metadata; marts are always rebuilt)."""
     files = []
     for name, schema in all_schemas().items():
-        folder = previous.release / name
-        if name == "rejects" or schema.partition_by or schema.is_mart or not folder.is_dir():
+        if name == "rejects" or schema.partition_by or schema.is_mart:
             continue
-        files += [p.relative_to(previous.release).as_posix() for p in sorted(folder.rglob("*.parquet"))]
+        files += previous.store.files(previous.release_id, name)
     return files
 
 
 def carry_rejects(previous: Previous, files: list[str], staging: Path) -> int:
     """Copy the previous release's rejects of the reused ``files`` into ``staging``; returns their count."""
-    sources = sorted((previous.release / "rejects").glob("*.parquet")) if files else []
+    store, release_id = previous.store, previous.release_id
+    sources = [store.local_copy(release_id, path) for path in store.files(release_id, "rejects")] if files else []
     if not sources:
         return 0
     target = staging / REUSED_REJECTS
@@ -159,10 +153,7 @@ def small_reused(plan: Plan, reused: dict[int, FileReport]) -> bool:
 
 
 def reuse_report(previous: Previous, before: FileReport, staging: Path) -> FileReport:
-    report = FileReport(**before.to_dict())
-    report.reused_from = previous.release_id
-    report.seconds = 0.0
+    report = replace(before, reused_from=previous.release_id, seconds=0.0)
     if report.output is not None and report.split is not None:
         link_into(previous, report.output, staging)
     return report
-

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import shutil
 import time
 from pathlib import Path
 
@@ -14,86 +12,86 @@ from pipeline.build.faults import pause_point
 from pipeline.build.marts import materialize_marts
 from pipeline.build.overlap import remove_overlaps
 from pipeline.build.plan import BuildOptions, Plan, plan_build
-from pipeline.build.reuse import Previous, carry_rejects, link_into, load_previous, reusable_files, reuse_report, small_reused, unpartitioned_outputs
+from pipeline.build.reuse import (
+    Previous,
+    carry_rejects,
+    link_into,
+    load_previous,
+    reusable_files,
+    reuse_report,
+    small_reused,
+    unpartitioned_outputs,
+)
 from pipeline.build.small_tables import write_class_graph, write_hierarchy, write_small_tables
-from pipeline.catalog.views import write_catalog
+from pipeline.core.contract import BuildResult, FileReport, Manifest, UnknownMids
 from pipeline.core.errors import OilakeError
 from pipeline.core.progress import log
 from pipeline.families.hierarchy import Hierarchy
 from pipeline.families.mid_check import unknown_mids
-from pipeline.lake.local import LakeLayout
-from pipeline.lake.lock import lake_lock
-from pipeline.lake.manifest import Manifest
-from pipeline.lake.remote import build_remote_lake, is_remote
+from pipeline.lake.manifest import ManifestDraft, write_manifest
+from pipeline.lake.store import Store, open_store
 from pipeline.read.sources import Source
-from pipeline.write.ingest import FileReport, ingest_to_parquet, read_small
+from pipeline.write.ingest import ingest_to_parquet, read_small
 from pipeline.write.rejects import RejectSink
 
 __all__ = ["BuildOptions", "build_lake", "pause_point"]
 
-def build_lake(options: BuildOptions) -> dict[str, object]:
-    """Build the lake described by ``options`` and publish it as a new release; returns the manifest.
 
-    Every header is checked before the lake is touched. The release is written under
-    ``LAKE/.staging``, reconciled and validated, moved into ``LAKE/releases`` and only then
-    made current (see ``pipeline.lake.local``); a failure or a kill at any point leaves the
-    published lake as it was.
+def build_lake(options: BuildOptions) -> BuildResult:
+    """Build the lake described by ``options`` and publish it as a new release.
+
+    Every header is checked before the lake is touched. The release is written in a
+    staging folder, reconciled and validated, stored under ``LAKE/releases`` and only
+    then made current (see ``pipeline.lake.store``); a failure or a kill at any point
+    leaves the published lake as it was. Works the same on a folder and an object store.
     """
-    if is_remote(options.lake):
-        return build_remote_lake(options, build_lake)
-    layout = LakeLayout(Path(options.lake).resolve())
-    layout.check_writable()
+    store = open_store(options.lake, options.lake_storage_options)
+    store.check_writable()
     source = Source(options.source, options.storage_options)
     plan = plan_build(source, options)
     for skipped in plan.skipped:
-        split = f" ({skipped['split']})" if skipped["split"] else ""
-        log(f"skip  {skipped['family']}{split}: {skipped['file']} not in the source")
+        split = f" ({skipped.split})" if skipped.split else ""
+        log(f"skip  {skipped.family}{split}: {skipped.file} not in the source")
     if not plan.files:
         raise OilakeError(f"no official Open Images file found in {options.source!r} for this selection")
-    created = not layout.root.exists()
-    layout.root.mkdir(parents=True, exist_ok=True)
-    try:
-        with lake_lock(layout.root, "build"):
-            return _build_release(layout, source, plan, options)
-    finally:
-        if created and not layout.is_lake():
-            shutil.rmtree(layout.root, ignore_errors=True)  # a first build that failed leaves nothing
+    with store.lock("build"):
+        return _build_release(store, source, plan, options)
 
 
-def _build_release(layout: LakeLayout, source: Source, plan: Plan, options: BuildOptions) -> dict[str, object]:
-    for leftover in layout.clean_leftovers():
+def _build_release(store: Store, source: Source, plan: Plan, options: BuildOptions) -> BuildResult:
+    for leftover in store.clean_leftovers():
         log(f"clean {leftover} (left by a build that did not finish)")
-    previous = None if options.full else load_previous(layout.current_release())
-    release_id = layout.new_release_id()
-    staging = layout.new_staging(release_id)
+    previous = None if options.full else load_previous(store)
+    release_id, staging = store.new_release(options.work)
     try:
         manifest = _build_into(staging, source, plan, options, release_id, previous)
         pause_point("staged")
-        release = layout.promote(staging, release_id)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        with contextlib.suppress(OSError):
-            layout.staging.rmdir()
-        raise
+        store.promote(staging, release_id)
+    finally:
+        store.cleanup(staging)
     try:
-        write_catalog(release)
-        check_catalog(release, manifest)
+        con = store.connect(release_id)
+        try:
+            check_catalog(con, manifest)
+        finally:
+            con.close()
     except BaseException:
-        shutil.rmtree(release, ignore_errors=True)
+        store.remove(release_id)
         raise
     pause_point("released")
-    layout.publish(release_id)
+    store.publish(release_id)
     pause_point("published")
-    for removed in layout.prune(options.keep):
+    pruned = store.prune(options.keep)
+    for removed in pruned:
         log(f"prune release {removed} (--keep {options.keep})")
-    log(f"publish release {release_id}")
-    return manifest
+    log(f"publish release {release_id}" + (f" at {store.url}" if store.filesystem is not None else ""))
+    return BuildResult(store.url, release_id, manifest, pruned)
 
 
 def _build_into(
     staging: Path, source: Source, plan: Plan, options: BuildOptions, release_id: str, previous: Previous | None
-) -> dict[str, object]:
-    manifest = Manifest(
+) -> Manifest:
+    draft = ManifestDraft(
         source=source.display_uri,
         release=release_id,
         skipped=plan.skipped,
@@ -119,33 +117,32 @@ def _build_into(
             report = ingest_to_parquet(source, planned.file, planned.spec, planned.header, staging, rejects)
             pause_point("ingest")
         report.etag = planned.file.etag
-        manifest.files.append(report)
+        draft.files.append(report)
         _log_report(report)
     rejects.close()
     if previous is not None and reused:
         for output in unpartitioned_outputs(previous) if small_reused(plan, reused) else []:
             link_into(previous, output, staging)
-        carried = carry_rejects(previous, [r.file for r in manifest.files if r.reused_from], staging)
+        carried = carry_rejects(previous, [r.file for r in draft.files if r.reused_from], staging)
     else:
         carried = 0
     classes = write_small_tables(staging, small)
     if hierarchy is not None:
         write_class_graph(staging, hierarchy, classes)
-    remove_overlaps(staging, [r for r in manifest.files if not r.reused_from], manifest.files)
+    remove_overlaps(staging, [r for r in draft.files if not r.reused_from], draft.files)
     started = time.monotonic()
     marts = materialize_marts(staging)
     counts = ", ".join(f"{name} {rows:,}" for name, rows in marts.items())
     log(f"marts {counts} rows ({time.monotonic() - started:.1f}s)")
-    check_staged(staging, manifest.files, rejects.count + carried, rejects.examples, options.max_rejects)
-    manifest.unknown_mids = unknown_mids(staging)
-    for kind, found in manifest.unknown_mids.items():
-        if found["count"]:
-            examples = ", ".join(found["examples"])
+    check_staged(staging, draft.files, rejects.count + carried, rejects.examples, options.max_rejects)
+    draft.unknown_mids = {kind: UnknownMids(**found) for kind, found in unknown_mids(staging).items()}
+    for kind, mids in draft.unknown_mids.items():
+        if mids.count:
             log(
-                f"note  {found['count']} MID(s) used in the data have no name in {kind} "
-                f"(e.g. {examples}); their rows are kept, with NULL names"
+                f"note  {mids.count} MID(s) used in the data have no name in {kind} "
+                f"(e.g. {', '.join(mids.examples)}); their rows are kept, with NULL names"
             )
-    return manifest.write(staging)
+    return write_manifest(staging, draft.finish(staging))
 
 
 def _log_report(report: FileReport) -> None:
@@ -155,4 +152,3 @@ def _log_report(report: FileReport) -> None:
         return
     extra = f", {report.rows_rejected:,} rejected" if report.rows_rejected else ""
     log(f"read  {report.table}{split} ← {report.file}: {report.rows_read:,} rows{extra} ({report.seconds:.1f}s)")
-

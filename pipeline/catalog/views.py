@@ -9,6 +9,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
+from pipeline.core.layout import partition_fields, table_files, view_pattern
 from pipeline.core.schema import TableSchema, all_schemas
 from pipeline.resources import sql_dir
 
@@ -49,17 +50,18 @@ def _quote(text: str) -> str:
 
 def view_sql(schema: TableSchema, root: Path | str, has_files: bool | None = None) -> str | None:
     """``create view`` over the table's Parquet files under ``root`` (a folder or a URL), or None when it has none."""
-    base = f"{str(root).rstrip('/')}/{schema.table}"
     if has_files is None:
-        has_files = any((Path(root) / schema.table).rglob("*.parquet"))
+        has_files = bool(table_files(Path(root), schema.table))
     if not has_files:
         return None
+    files = _quote(f"{str(root).rstrip('/')}/{view_pattern(schema)}")
     if schema.partition_by:
+        types = ", ".join(f"'{key}': varchar" for key in schema.partition_by)
         return (
-            f"create view {schema.table} as select * from read_parquet({_quote(base + '/*/*.parquet')}, "
-            "hive_partitioning = true, hive_types = {'split': varchar})"
+            f"create view {schema.table} as select * from read_parquet({files}, "
+            f"hive_partitioning = true, hive_types = {{{types}}})"
         )
-    return f"create view {schema.table} as select * from read_parquet({_quote(base + '/*.parquet')})"
+    return f"create view {schema.table} as select * from read_parquet({files})"
 
 
 def write_catalog(root: Path, data_root: Path | None = None) -> Path:
@@ -120,16 +122,13 @@ def _describe(con: duckdb.DuckDBPyConnection, schema: TableSchema, kind: str) ->
     con.execute(f"comment on {kind} {schema.table} is {_quote(schema.description)}")
     for column in schema.columns:
         con.execute(f"comment on column {schema.table}.{column.name} is {_quote(column.description)}")
-    if schema.partition_by:
-        con.execute(f"comment on column {schema.table}.split is 'Split: train, validation or test (Hive partition).'")
+    for key in schema.partition_by:  # the one partition key today is the split
+        con.execute(f"comment on column {schema.table}.{key} is 'Split: train, validation or test (Hive partition).'")
 
 
 def _empty_table(con: duckdb.DuckDBPyConnection, schema: TableSchema) -> None:
     """An empty table with the declared columns, for a table no source file fed."""
-    fields = list(schema.arrow)
-    if schema.partition_by:
-        fields.append(pa.field("split", pa.string()))
-    empty = pa.schema(fields).empty_table()
+    empty = pa.schema([*schema.arrow, *partition_fields(schema)]).empty_table()
     con.register("_empty", empty)
     con.execute(f"create table {schema.table} as select * from _empty")
     con.unregister("_empty")

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import duckdb
 
+from pipeline.core.layout import table_files
+
 EXAMPLES = 5
 
 # (table, column, condition): where class MIDs are used.
@@ -27,8 +29,7 @@ ATTRIBUTE_USES = (
 
 
 def _files(root: Path, table: str) -> list[str]:
-    folder = root / table
-    return sorted(p.as_posix() for p in folder.rglob("*.parquet")) if folder.is_dir() else []
+    return [p.as_posix() for p in table_files(root, table)]
 
 
 def _unknown(con: duckdb.DuckDBPyConnection, root: Path, uses: tuple, names_table: str, key: str) -> dict:

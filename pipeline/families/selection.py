@@ -14,6 +14,8 @@ HIERARCHY = "hierarchy"  # the one family parsed whole, not row by row
 class SelectionError(OilakeError):
     """``--only`` or ``--splits`` names something that does not exist."""
 
+    hint = "pass comma-separated names from the known ones, e.g. --only boxes,image_labels --splits validation"
+
 
 def family_table(family: str) -> str:
     """The lake table a family feeds."""

@@ -44,25 +44,32 @@ class Holder:
 class LakeLockedError(LakeError):
     """Another process is writing the lake."""
 
-    def __init__(self, lake: Path, holder: Holder | None) -> None:
+    hint = "wait for that build to finish; a lock left by a process that died is taken over automatically"
+
+    def __init__(self, lake: Path | str, holder: Holder | None, note: str = "", hint: str | None = None) -> None:
         self.lake = lake
         self.holder = holder
         who = holder.describe() if holder else "a process that has not written its name yet"
-        super().__init__(f"{lake} is locked by another oilake process: {who}")
+        super().__init__(f"{lake} is locked by another oilake process: {who}{note}", hint=hint)
 
 
 @dataclass
 class Lock:
     """A held lock; ``stale`` is the record of a previous holder that died without releasing it."""
 
-    path: Path
+    path: Path | str
     holder: Holder
     stale: Holder | None = field(default=None)
 
 
 def _read_holder(fd: int) -> Holder | None:
     os.lseek(fd, 0, os.SEEK_SET)
-    text = os.read(fd, 1 << 16).decode("utf-8", "replace").strip()
+    return read_holder(os.read(fd, 1 << 16).decode("utf-8", "replace"))
+
+
+def read_holder(text: str) -> Holder | None:
+    """The holder a lock record names (None for an empty record)."""
+    text = text.strip()
     if not text:
         return None
     try:

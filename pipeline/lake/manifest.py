@@ -1,8 +1,7 @@
-"""The build manifest, ``LAKE/_manifest.json``: what was read, written and rejected."""
+"""Write and read ``_manifest.json``: the draft a build fills in, finished from the files it wrote."""
 
 from __future__ import annotations
 
-import json
 import platform
 import socket
 from dataclasses import dataclass, field
@@ -12,8 +11,10 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
+from pipeline.core.contract import FileReport, Manifest, Skipped, TableEntry, TableFile, Tool, UnknownMids
+from pipeline.core.errors import LakeError
+from pipeline.core.layout import table_files
 from pipeline.core.schema import all_schemas
-from pipeline.write.ingest import FileReport
 
 MANIFEST = "_manifest.json"
 LIBRARIES = ("pyarrow", "polars", "duckdb", "fsspec", "s3fs")
@@ -31,54 +32,63 @@ def _version(package: str) -> str | None:
         return None
 
 
+def now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
 @dataclass
-class Manifest:
-    """Everything a reader needs to trust the lake."""
+class ManifestDraft:
+    """What a build records while it runs; ``finish`` adds the tables it wrote."""
 
     source: str
     release: str = ""
     options: dict[str, object] = field(default_factory=dict)
-    started: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
+    started: str = field(default_factory=now)
     files: list[FileReport] = field(default_factory=list)
-    skipped: list[dict[str, str | None]] = field(default_factory=list)
-    unknown_mids: dict[str, dict] = field(default_factory=dict)
+    skipped: list[Skipped] = field(default_factory=list)
+    unknown_mids: dict[str, UnknownMids] = field(default_factory=dict)
 
-    def table_files(self, root: Path) -> dict[str, dict[str, object]]:
-        tables: dict[str, dict[str, object]] = {}
-        for name in all_schemas():
-            parts = sorted((root / name).rglob("*.parquet")) if (root / name).is_dir() else []
-            files = [
-                {"path": p.relative_to(root).as_posix(), "rows": pq.ParquetFile(p).metadata.num_rows} for p in parts
-            ]
-            tables[name] = {"rows": sum(int(f["rows"]) for f in files), "files": files}
-        return tables
-
-    def to_dict(self, root: Path) -> dict[str, object]:
-        return {
-            "format": 2,
-            "release": self.release,
-            "tool": {"name": "oilake", "version": tool_version()},
-            "libraries": {name: _version(name) for name in LIBRARIES},
-            "python": platform.python_version(),
-            "host": socket.gethostname(),
-            "started": self.started,
-            "finished": datetime.now(UTC).isoformat(timespec="seconds"),
-            "source": self.source,
-            "options": self.options,
-            "reused_files": [f.file for f in self.files if f.reused_from],
-            "sources": [f.to_dict() for f in self.files],
-            "skipped": self.skipped,
-            "unknown_mids": self.unknown_mids,
-            "tables": self.table_files(root),
-            "schemas": {name: s.fingerprint for name, s in all_schemas().items()},
-        }
-
-    def write(self, root: Path) -> dict[str, object]:
-        data = self.to_dict(root)
-        (root / MANIFEST).write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-        return data
+    def finish(self, root: Path) -> Manifest:
+        return Manifest(
+            release=self.release,
+            tool=Tool("oilake", tool_version()),
+            libraries={name: _version(name) for name in LIBRARIES},
+            python=platform.python_version(),
+            host=socket.gethostname(),
+            started=self.started,
+            finished=now(),
+            source=self.source,
+            options=self.options,
+            sources=self.files,
+            skipped=self.skipped,
+            unknown_mids=self.unknown_mids,
+            tables=describe_tables(root),
+            schemas={name: s.fingerprint for name, s in all_schemas().items()},
+        )
 
 
-def read_manifest(lake: Path) -> dict[str, object]:
-    """The manifest of a published lake."""
-    return json.loads((lake / MANIFEST).read_text(encoding="utf-8"))
+def describe_tables(root: Path) -> dict[str, TableEntry]:
+    """Every declared table's files under ``root`` with their row counts (from the Parquet footers)."""
+    tables = {}
+    for name in all_schemas():
+        files = [
+            TableFile(p.relative_to(root).as_posix(), pq.ParquetFile(p).metadata.num_rows)
+            for p in table_files(root, name)
+        ]
+        tables[name] = TableEntry.of(files)
+    return tables
+
+
+def write_manifest(root: Path, manifest: Manifest) -> Manifest:
+    (root / MANIFEST).write_text(manifest.to_text(), encoding="utf-8")
+    return manifest
+
+
+def read_manifest(release: Path) -> Manifest:
+    """The manifest of a release folder (or of a lake, through its entry link)."""
+    path = release / MANIFEST
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise LakeError(f"{path}: cannot be read: {exc.strerror or exc}") from exc
+    return Manifest.from_text(text, str(path))

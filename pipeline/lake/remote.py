@@ -1,56 +1,53 @@
-"""A lake on object storage (``s3://bucket/prefix`` or any fsspec URL).
+"""A lake on object storage (``s3://bucket/prefix`` or another fsspec URL).
 
-The build runs locally into a temporary lake, then its release is uploaded under
-``LAKE/releases/<id>/`` together with a catalog whose views read the uploaded files,
-the catalog is checked against the manifest through the object store, and only then
-the small pointer object ``LAKE/_current.json`` is written. Object stores replace an
-object atomically, so readers see the old release or the new one, never a mix; a build
-killed during the upload leaves an unpublished prefix that the next build deletes.
+A build runs locally in a scratch folder, then its release is uploaded under
+``LAKE/releases/<id>/`` (files reused from the current release are copied inside
+the store, not uploaded) with a catalog whose views read the uploaded files; the
+catalog is checked through the object store, and only then the small pointer object
+``LAKE/_current.json`` is written. Object stores replace an object atomically, so
+readers see the old release or the new one, never a mix; a build killed during the
+upload leaves an unpublished prefix that the next build deletes.
 
 ::
 
     s3://bucket/prefix/
       releases/<id>/…      tables, _manifest.json, lake.duckdb (views over s3://…/releases/<id>/…)
       _current.json        {"release": id, "catalog": "releases/<id>/lake.duckdb", …}
-      _history.jsonl       every publish, oldest first
-
-There is no lock on object storage: two concurrent builds each publish a complete
-release and the last pointer written wins.
+      _history.jsonl       every publish and rollback, oldest first
+      _lock.json           the writer lock: created only if absent (S3 conditional write), deleted after
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import tempfile
-from dataclasses import replace
-from datetime import UTC, datetime
+from collections.abc import Iterator
+from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import duckdb
 import fsspec
+import pyarrow.parquet as pq
 
 from pipeline.catalog.views import CATALOG, write_remote_catalog
-from pipeline.core.errors import LakeError, ReconciliationError
+from pipeline.core.contract import HistoryEvent, Manifest, Pointer, history_from_text, history_to_text
+from pipeline.core.errors import LakeError
+from pipeline.core.layout import files_pattern
 from pipeline.core.progress import log
-from pipeline.lake.local import HISTORY, RELEASES
-from pipeline.lake.manifest import MANIFEST
-
-if TYPE_CHECKING:
-    from pipeline.build.plan import BuildOptions
+from pipeline.lake.lock import Holder, LakeLockedError, Lock, read_holder
+from pipeline.lake.manifest import MANIFEST, now
+from pipeline.lake.store import HISTORY, RELEASES, Store, StoreCapabilityError, new_release_id
 
 POINTER = "_current.json"
+LOCK_OBJECT = "_lock.json"
+CONDITIONAL_WRITES = ("s3", "s3a")  # protocols whose fsspec driver creates an object only if absent, atomically
 
 
-def is_remote(lake: str | Path) -> bool:
-    """True for a lake URL such as ``s3://bucket/prefix`` (``file://`` counts as local)."""
-    text = str(lake)
-    return "://" in text and not text.startswith("file://")
-
-
-class RemoteLake:
-    """The object-store side of a remote lake: pointer, history, releases."""
+class ObjectStore(Store):
+    """A lake under an object-store prefix: pointer object, history, releases, conditional-write lock."""
 
     def __init__(self, url: str, storage_options: dict[str, Any] | None = None) -> None:
         self.url = url.rstrip("/")
@@ -58,29 +55,36 @@ class RemoteLake:
             self.fs, root = fsspec.core.url_to_fs(self.url, **(storage_options or {}))
         except (ValueError, ImportError) as exc:
             raise LakeError(f"cannot open lake {url!r}: {exc}") from exc
+        self.filesystem = self.fs
         self.root = root.rstrip("/")
-        protocol = self.fs.protocol if isinstance(self.fs.protocol, str) else self.fs.protocol[0]
-        self.base = f"{protocol}://{self.root}"
+        self.fs.invalidate_cache()  # fsspec shares instances: forget listings another operation made
+        self.protocol = self.fs.protocol if isinstance(self.fs.protocol, str) else self.fs.protocol[0]
+        self.base = f"{self.protocol}://{self.root}"
+        self.cache = Path(tempfile.gettempdir()) / "oilake-catalogs" / self.root.replace("/", "_")
+        self._work: Path | None = None
+        self._lent: dict[str, str] = {}  # relative path in the new release -> the release it is copied from
 
     def path(self, *parts: str) -> str:
         return "/".join([self.root, *parts])
 
-    def pointer(self) -> dict[str, Any] | None:
+    # -- reading ---------------------------------------------------------------------------
+
+    def pointer(self) -> Pointer | None:
         try:
-            return json.loads(self.fs.cat_file(self.path(POINTER)))
+            return Pointer.from_json(json.loads(self.fs.cat_file(self.path(POINTER))))
         except FileNotFoundError:
             return None
 
     def current_id(self) -> str | None:
         pointer = self.pointer()
-        return None if pointer is None else str(pointer["release"])
+        return None if pointer is None else pointer.release
 
-    def history(self) -> list[dict[str, Any]]:
+    def history(self) -> list[HistoryEvent]:
         try:
             text = self.fs.cat_file(self.path(HISTORY)).decode("utf-8")
         except FileNotFoundError:
             return []
-        return [json.loads(line) for line in text.splitlines() if line.strip()]
+        return history_from_text(text, f"{self.url}/{HISTORY}")
 
     def release_ids(self) -> list[str]:
         try:
@@ -89,87 +93,171 @@ class RemoteLake:
             return []
         return sorted(str(e).rstrip("/").rsplit("/", 1)[-1] for e in entries)
 
-    def upload(self, release: Path, release_id: str) -> None:
-        """Copy a local release folder (everything but its local catalog) to ``releases/<id>/``."""
-        for local in sorted(p for p in release.rglob("*") if p.is_file()):
-            relative = local.relative_to(release).as_posix()
-            if relative == CATALOG:
-                continue
-            self.fs.put_file(str(local), self.path(RELEASES, release_id, relative))
+    def manifest(self, release_id: str) -> Manifest:
+        where = f"{self.url}/{RELEASES}/{release_id}/{MANIFEST}"
+        try:
+            text = self.fs.cat_file(self.path(RELEASES, release_id, MANIFEST))
+        except FileNotFoundError:
+            raise LakeError(f"release {release_id} has no {MANIFEST} in {self.url}/{RELEASES}") from None
+        return Manifest.from_text(text, where)
 
-    def publish(self, release_id: str, manifest: dict[str, object]) -> None:
-        """Write the pointer object (the publishing step), then record it in the history."""
-        now = datetime.now(UTC).isoformat(timespec="seconds")
-        pointer = {
-            "release": release_id,
-            "catalog": f"{RELEASES}/{release_id}/{CATALOG}",
-            "manifest": f"{RELEASES}/{release_id}/{MANIFEST}",
-            "published": now,
-            "tables": {name: info["rows"] for name, info in manifest["tables"].items()},  # type: ignore[union-attr]
-        }
-        self.fs.pipe_file(self.path(POINTER), (json.dumps(pointer, indent=2) + "\n").encode())
-        history = [*self.history(), {"event": "publish", "release": release_id, "at": now}]
-        self.fs.pipe_file(self.path(HISTORY), "".join(json.dumps(e) + "\n" for e in history).encode())
+    def release_root(self, release_id: str) -> str:
+        return self.path(RELEASES, release_id)
 
-    def prune(self, keep: int) -> list[str]:
-        """Delete releases never published and all but the ``keep`` most recently published ones."""
-        current = self.current_id()
-        published: list[str] = []
-        for event in reversed(self.history()):
-            if event["release"] not in published:
-                published.append(event["release"])
-        keep_ids = {current, *[r for r in published if r != current][: max(keep - 1, 0)]}
-        removed = []
-        for release_id in self.release_ids():
-            if release_id not in keep_ids:
-                self.fs.rm(self.path(RELEASES, release_id), recursive=True)
-                removed.append(release_id)
-        return removed
+    def files(self, release_id: str, table: str) -> list[str]:
+        root = self.release_root(release_id)
+        found = self.fs.glob(f"{root}/{files_pattern(table)}")
+        return sorted(str(p).removeprefix(f"{root}/") for p in found)
 
-    def download_catalog(self, release_id: str, cache: Path) -> Path:
+    def has_file(self, release_id: str, relative: str) -> bool:
+        return bool(self.fs.exists(self.path(RELEASES, release_id, relative)))
+
+    def parquet(self, release_id: str, relative: str) -> pq.ParquetFile:
+        path = self.path(RELEASES, release_id, relative)
+        try:
+            return pq.ParquetFile(path, filesystem=self.fs)
+        except FileNotFoundError:
+            raise
+        except Exception as exc:  # pyarrow raises ArrowInvalid for a file that is not Parquet
+            raise OSError(str(exc)) from exc
+
+    def catalog_copy(self, release_id: str) -> Path:
         """A local copy of a release's catalog (DuckDB opens database files from local disk)."""
-        target = cache / f"{release_id}-{CATALOG}"
+        self.cache.mkdir(parents=True, exist_ok=True)
+        target = self.cache / f"{release_id}-{CATALOG}"
         if not target.exists():
             temp = target.with_suffix(".part")
             self.fs.get_file(self.path(RELEASES, release_id, CATALOG), str(temp))
             temp.replace(target)
         return target
 
+    def connect(self, release_id: str) -> duckdb.DuckDBPyConnection:
+        try:
+            catalog = self.catalog_copy(release_id)
+        except FileNotFoundError as exc:
+            raise duckdb.IOException(f"{self.url}/{RELEASES}/{release_id}/{CATALOG} does not exist") from exc
+        con = duckdb.connect(str(catalog), read_only=True)
+        con.register_filesystem(self.fs)
+        return con
 
-def build_remote_lake(options: BuildOptions, build_local: Any) -> dict[str, object]:
-    """Build locally (``build_local(options)``), upload the release, check it remotely, then publish."""
-    remote = RemoteLake(str(options.lake), options.lake_storage_options)
-    work = Path(tempfile.mkdtemp(prefix="oilake-remote-", dir=options.work))
-    try:
-        manifest = build_local(replace(options, lake=work / "lake", full=True, keep=1))
-        release_id = str(manifest["release"])
-        release = work / "lake" / RELEASES / release_id
-        log(f"upload release {release_id} → {remote.url}/{RELEASES}/{release_id}/")
-        remote.upload(release, release_id)
-        tables = {name for name, info in manifest["tables"].items() if info["files"]}  # type: ignore[union-attr]
-        catalog = write_remote_catalog(work / CATALOG, f"{remote.base}/{RELEASES}/{release_id}", remote.fs, tables)
-        _check_remote_catalog(catalog, remote, manifest)
-        remote.fs.put_file(str(catalog), remote.path(RELEASES, release_id, CATALOG))
-        remote.publish(release_id, manifest)
-        for removed in remote.prune(options.keep):
-            log(f"prune release {removed} (--keep {options.keep})")
-        log(f"publish release {release_id} at {remote.url}")
-        return manifest
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+    # -- writing (callers hold the lock) ---------------------------------------------------
 
+    @contextlib.contextmanager
+    def lock(self, command: str) -> Iterator[Lock]:
+        """``_lock.json``, written only if absent (S3 ``If-None-Match: *``), deleted on the way out."""
+        if self.protocol not in CONDITIONAL_WRITES:
+            raise StoreCapabilityError(
+                f"{self.url}: {self.protocol}:// offers no conditional write to oilake, so two writers could not be "
+                "kept apart; building, rolling back or pruning this lake needs a writer lock",
+                hint="use an s3:// lake (S3 and S3-compatible stores with conditional writes), or a local folder",
+            )
+        holder = Holder.me(command)
+        path = self.path(LOCK_OBJECT)
+        try:
+            self.fs.pipe_file(path, (json.dumps(asdict(holder)) + "\n").encode(), mode="create")
+        except FileExistsError:
+            raise self._locked() from None
+        try:
+            yield Lock(f"{self.url}/{LOCK_OBJECT}", holder)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                self.fs.rm_file(path)
 
-def _check_remote_catalog(catalog: Path, remote: RemoteLake, manifest: dict[str, object]) -> None:
-    """Every view of the catalog, read through the object store, counts the manifest's rows."""
-    con = duckdb.connect(str(catalog), read_only=True)
-    try:
-        con.register_filesystem(remote.fs)
-        for name, info in manifest["tables"].items():  # type: ignore[union-attr]
-            counted = con.execute(f'select count(*) from "{name}"').fetchall()[0][0]
-            if counted != info["rows"]:
-                raise ReconciliationError(
-                    f"{remote.url}: uploaded {name} counts {counted} rows, the manifest {info['rows']}; "
-                    "the pointer was not moved"
-                )
-    finally:
-        con.close()
+    def _locked(self) -> LakeLockedError:
+        try:
+            holder = read_holder(self.fs.cat_file(self.path(LOCK_OBJECT)).decode("utf-8", "replace"))
+        except FileNotFoundError:
+            holder = None
+        return LakeLockedError(
+            self.url, holder,
+            note="; an object store cannot tell whether that process is still running",
+            hint=f"wait for that build to finish; if it died, delete {self.url}/{LOCK_OBJECT} and run again",
+        )  # fmt: skip
+
+    def check_writable(self) -> None:
+        try:
+            names = {str(e).rstrip("/").rsplit("/", 1)[-1] for e in self.fs.ls(self.root, detail=False, refresh=True)}
+        except FileNotFoundError:
+            return
+        foreign = sorted(names - {RELEASES, POINTER, HISTORY, LOCK_OBJECT})
+        if foreign and POINTER not in names:
+            raise LakeError(
+                f"refusing to write {self.url}: it holds objects and is not an oilake lake (no {POINTER}; "
+                f"found {', '.join(foreign[:5])}); choose a new or empty prefix with --lake"
+            )
+
+    def clean_leftovers(self) -> list[str]:
+        """Delete releases never published (uploads of builds that did not finish)."""
+        published, current = set(self.published_ids()), self.current_id()
+        removed = []
+        for release_id in self.release_ids():
+            if release_id not in published and release_id != current:
+                self.remove(release_id)
+                removed.append(f"{RELEASES}/{release_id}")
+        return removed
+
+    def new_release(self, work: Path | None = None) -> tuple[str, Path]:
+        self._work = Path(tempfile.mkdtemp(prefix="oilake-remote-", dir=work))
+        self._lent = {}
+        taken = set(self.release_ids())
+        release_id = new_release_id(lambda r: r in taken)
+        staging = self._work / release_id
+        staging.mkdir()
+        return release_id, staging
+
+    def lend(self, release_id: str, relative: str, staging: Path) -> None:
+        """Download a published file into ``staging``; ``promote`` copies it inside the store, not uploads it."""
+        target = staging / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        self.fs.get_file(self.path(RELEASES, release_id, relative), str(target))
+        self._lent[relative] = release_id
+
+    def local_copy(self, release_id: str, relative: str) -> Path:
+        if self._work is None:
+            raise LakeError("local_copy needs a build in progress (new_release)")  # pragma: no cover
+        target = self._work / "donor" / release_id / relative
+        if not target.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            self.fs.get_file(self.path(RELEASES, release_id, relative), str(target))
+        return target
+
+    def promote(self, staging: Path, release_id: str) -> None:
+        """Upload the release (copying lent files inside the store), then its catalog over the uploaded files."""
+        log(f"upload release {release_id} → {self.url}/{RELEASES}/{release_id}/")
+        for local in sorted(p for p in staging.rglob("*") if p.is_file()):
+            relative = local.relative_to(staging).as_posix()
+            if relative == CATALOG:
+                continue
+            target = self.path(RELEASES, release_id, relative)
+            if relative in self._lent:
+                self.fs.copy(self.path(RELEASES, self._lent[relative], relative), target)
+            else:
+                self.fs.put_file(str(local), target)
+        manifest = Manifest.from_text((staging / MANIFEST).read_text(encoding="utf-8"), str(staging / MANIFEST))
+        tables = {name for name, entry in manifest.tables.items() if entry.files}
+        catalog = write_remote_catalog(staging / CATALOG, f"{self.base}/{RELEASES}/{release_id}", self.fs, tables)
+        self.fs.put_file(str(catalog), self.path(RELEASES, release_id, CATALOG))
+        self.cache.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(catalog, self.cache / f"{release_id}-{CATALOG}")
+
+    def cleanup(self, staging: Path) -> None:
+        if self._work is not None:
+            shutil.rmtree(self._work, ignore_errors=True)
+            self._work = None
+
+    def publish(self, release_id: str, event: str = "publish") -> None:
+        """Write the pointer object (the publishing step), then record it in the history."""
+        manifest = self.manifest(release_id)
+        at = now()
+        pointer = Pointer(
+            release_id, f"{RELEASES}/{release_id}/{CATALOG}", f"{RELEASES}/{release_id}/{MANIFEST}", at,
+            manifest.table_rows(),
+        )  # fmt: skip
+        self.fs.pipe_file(self.path(POINTER), (json.dumps(pointer.to_json(), indent=2) + "\n").encode())
+        history = [*self.history(), HistoryEvent(event, release_id, at)]
+        self.fs.pipe_file(self.path(HISTORY), history_to_text(history).encode())
+
+    def remove(self, release_id: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self.fs.rm(self.path(RELEASES, release_id), recursive=True)
+        (self.cache / f"{release_id}-{CATALOG}").unlink(missing_ok=True)

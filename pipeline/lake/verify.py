@@ -9,18 +9,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import duckdb
-import pyarrow.parquet as pq
 
 from pipeline.catalog.views import CATALOG
-from pipeline.core.errors import LakeError, OilakeError
+from pipeline.core.contract import FileReport, Manifest
+from pipeline.core.errors import OilakeError
 from pipeline.core.official import official_files
 from pipeline.core.schema import all_schemas
-from pipeline.lake.local import LakeLayout
-from pipeline.lake.manifest import MANIFEST, read_manifest
-from pipeline.read.sources import Source, SourceFile
-from pipeline.write.ingest import FileReport
+from pipeline.lake.store import Store, open_store
+from pipeline.read.files import SourceFile
+from pipeline.read.sources import Source
 
 
 @dataclass
@@ -37,56 +37,47 @@ class Verification:
 
 
 def verify_lake(
-    lake: Path,
+    lake: Path | str,
     release_id: str | None = None,
     rehash: bool = False,
     source: str | None = None,
     storage_options: dict[str, str] | None = None,
+    lake_storage_options: dict[str, Any] | None = None,
 ) -> Verification:
-    """Check the current (or the named) release of ``lake`` against its manifest."""
-    layout = LakeLayout(lake.resolve())
-    release_id = release_id or layout.current_id()
-    if release_id is None:
-        raise LakeError(f"{lake} has no published release (no {layout.current.name} link); is it an oilake lake?")
-    release = layout.releases / release_id
-    if not (release / MANIFEST).is_file():
-        raise LakeError(f"release {release_id} has no {MANIFEST} in {layout.releases}")
-    manifest = read_manifest(release)
+    """Check the current (or the named) release of ``lake`` (a folder or an object-store URL) against its manifest.
+
+    ``storage_options`` are for the sources (``rehash``), ``lake_storage_options`` for a lake on object storage.
+    """
+    store = open_store(lake, lake_storage_options)
+    release_id = release_id or store.require_current()
+    manifest = store.manifest(release_id)
     result = Verification(release=release_id)
-    reports = [FileReport(**_known(entry)) for entry in manifest["sources"]]  # type: ignore[union-attr]
-    _check_tables(release, manifest, result)
-    _check_reconciliation(release, reports, manifest, result)
-    _check_catalog(release, manifest, result)
+    _check_tables(store, release_id, manifest, result)
+    _check_reconciliation(store, release_id, manifest, result)
+    _check_catalog(store, release_id, manifest, result)
     if rehash:
-        _check_sources(source or str(manifest["source"]), storage_options, reports, result)
+        _check_sources(source or manifest.source, storage_options, manifest.sources, result)
     return result
 
 
-def _known(entry: dict[str, object]) -> dict[str, object]:
-    fields = set(FileReport.__dataclass_fields__)
-    return {k: v for k, v in entry.items() if k in fields}
-
-
-def _check_tables(release: Path, manifest: dict[str, object], result: Verification) -> None:
-    tables = manifest["tables"]
-    fingerprints = manifest["schemas"]
-    assert isinstance(tables, dict) and isinstance(fingerprints, dict)
+def _check_tables(store: Store, release_id: str, manifest: Manifest, result: Verification) -> None:
     for name, schema in all_schemas().items():
-        if fingerprints.get(name) != schema.fingerprint:
+        fingerprint = manifest.schemas.get(name)
+        if fingerprint != schema.fingerprint:
             result.problems.append(
-                f"{name}: built with a different schema (fingerprint {fingerprints.get(name)}, "
+                f"{name}: built with a different schema (fingerprint {fingerprint}, "
                 f"schemas/{name}.toml is now {schema.fingerprint}); rebuild with --full"
             )
-        listed = {f["path"]: f["rows"] for f in tables.get(name, {}).get("files", [])}
-        folder = release / name
-        present = {p.relative_to(release).as_posix() for p in folder.rglob("*.parquet")} if folder.is_dir() else set()
+        entry = manifest.tables.get(name)
+        listed = {f.path: f.rows for f in entry.files} if entry else {}
+        present = set(store.files(release_id, name))
         for path in sorted(set(listed) - present):
             result.problems.append(f"{path}: listed in the manifest but missing")
         for path in sorted(present - set(listed)):
             result.problems.append(f"{path}: present but not listed in the manifest")
         for path in sorted(set(listed) & present):
             try:
-                parquet = pq.ParquetFile(release / path)
+                parquet = store.parquet(release_id, path)
             except OSError as exc:
                 result.problems.append(f"{path}: unreadable Parquet: {exc}")
                 continue
@@ -97,44 +88,40 @@ def _check_tables(release: Path, manifest: dict[str, object], result: Verificati
         result.checked.append(f"{name}: {len(listed)} file(s), rows and schema")
 
 
-def _check_reconciliation(
-    release: Path, reports: list[FileReport], manifest: dict[str, object], result: Verification
-) -> None:
+def _check_reconciliation(store: Store, release_id: str, manifest: Manifest, result: Verification) -> None:
+    reports = manifest.sources
     for report in reports:
         if not report.reconciles:
             result.problems.append(
                 f"{report.file}: read {report.rows_read} != written {report.rows_written} + rejected "
                 f"{report.rows_rejected} + duplicate {report.rows_duplicate}"
             )
-        if report.split is not None and report.output is not None and (release / report.output).is_file():
-            rows = pq.ParquetFile(release / report.output).metadata.num_rows
+        if report.split is not None and report.output is not None and store.has_file(release_id, report.output):
+            rows = store.parquet(release_id, report.output).metadata.num_rows
             if rows != report.rows_written:
                 result.problems.append(f"{report.output}: {rows} rows, but {report.file} wrote {report.rows_written}")
-    tables = manifest["tables"]
-    assert isinstance(tables, dict)
     rejected = sum(r.rows_rejected for r in reports)
-    if tables["rejects"]["rows"] != rejected:
-        result.problems.append(f"rejects: {tables['rejects']['rows']} rows, the sources rejected {rejected}")
+    recorded = manifest.tables["rejects"].rows if "rejects" in manifest.tables else 0
+    if recorded != rejected:
+        result.problems.append(f"rejects: {recorded} rows, the sources rejected {rejected}")
     result.checked.append(f"{len(reports)} source file(s) reconcile")
 
 
-def _check_catalog(release: Path, manifest: dict[str, object], result: Verification) -> None:
-    tables = manifest["tables"]
-    assert isinstance(tables, dict)
+def _check_catalog(store: Store, release_id: str, manifest: Manifest, result: Verification) -> None:
     try:
-        con = duckdb.connect(str(release / CATALOG), read_only=True)
+        con = store.connect(release_id)
     except duckdb.Error as exc:
         result.problems.append(f"{CATALOG}: cannot be opened: {str(exc).strip()}")
         return
     try:
-        for name, info in tables.items():
+        for name, entry in manifest.tables.items():
             try:
                 counted = con.execute(f'select count(*) from "{name}"').fetchall()[0][0]
             except duckdb.Error as exc:
                 result.problems.append(f"{CATALOG}: view {name} fails: {str(exc).strip().splitlines()[0]}")
                 continue
-            if counted != info["rows"]:
-                result.problems.append(f"{CATALOG}: {name} counts {counted} rows, the manifest {info['rows']}")
+            if counted != entry.rows:
+                result.problems.append(f"{CATALOG}: {name} counts {counted} rows, the manifest {entry.rows}")
     finally:
         con.close()
     result.checked.append(f"{CATALOG}: every table view opens and counts its rows")

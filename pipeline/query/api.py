@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
@@ -14,10 +13,10 @@ import pyarrow.dataset as ds
 
 from pipeline.catalog.views import CATALOG
 from pipeline.core.errors import LakeError
+from pipeline.core.layout import files_pattern, partition_fields, table_files
 from pipeline.core.schema import all_schemas
-from pipeline.lake.local import CURRENT, RELEASES
 from pipeline.lake.manifest import MANIFEST
-from pipeline.lake.remote import POINTER, RemoteLake, is_remote
+from pipeline.lake.store import open_store
 from pipeline.query.image_list import image_list
 from pipeline.query.labels import select_classes_on
 
@@ -58,29 +57,28 @@ class Lake:
         if table not in schemas:
             raise LakeError(f"{table!r} is not a lake table; tables: {', '.join(schemas)} (use .sql() for views)")
         schema = schemas[table]
-        target = pl.Schema(pl.from_arrow(schema.arrow.empty_table()).schema)  # type: ignore[union-attr]
-        if schema.partition_by:
-            target["split"] = pl.String
+        partitions = partition_fields(schema)
+        target = pl.Schema(pl.DataFrame(schema.arrow.empty_table()).schema)
+        for column in partitions:
+            target[column.name] = pl.String
         files = self._files(table)
         if not files:
             return pl.LazyFrame(schema=target)
         if self.filesystem is not None:
-            partitioning = ds.partitioning(pa.schema([("split", pa.string())]), flavor="hive")
+            partitioning = ds.partitioning(pa.schema(partitions), flavor="hive") if partitions else None
             dataset = ds.dataset(
-                files, filesystem=self.filesystem, format="parquet",
-                partitioning=partitioning if schema.partition_by else None,
+                files, filesystem=self.filesystem, format="parquet", partitioning=partitioning,
                 partition_base_dir=f"{self.release}/{table}",
             )  # fmt: skip
             return pl.scan_pyarrow_dataset(dataset)
-        if schema.partition_by:
-            return pl.scan_parquet(files, hive_partitioning=True, hive_schema={"split": pl.String})
+        if partitions:
+            return pl.scan_parquet(files, hive_partitioning=True, hive_schema={c.name: pl.String for c in partitions})
         return pl.scan_parquet(files)
 
     def _files(self, table: str) -> list[str]:
         if self.filesystem is not None:
-            return sorted(self.filesystem.glob(f"{self.release}/{table}/**/*.parquet"))  # type: ignore[attr-defined]
-        folder = Path(self.release) / table
-        return [str(p) for p in sorted(folder.rglob("*.parquet"))] if folder.is_dir() else []
+            return sorted(self.filesystem.glob(f"{self.release}/{files_pattern(table)}"))
+        return [str(p) for p in table_files(Path(self.release), table)]
 
     def sql(self, query: str, params: object = None) -> pl.DataFrame:
         """Run ``query`` on the catalog; the result as a Polars frame."""
@@ -116,27 +114,16 @@ class Lake:
 
 
 def open_lake(path: Path | str = "lake", storage_options: dict[str, str] | None = None) -> Lake:
-    """Open a built lake: a folder ``oilake build --lake`` wrote, or its object-store URL."""
-    if is_remote(path):
-        return _open_remote(str(path), storage_options)
-    root = Path(path)
-    if not (root / MANIFEST).exists() or not (root / CATALOG).exists():
-        raise LakeError(
-            f"{root} is not a built oilake lake (no {MANIFEST} or {CATALOG}); run `oilake build --lake {root}`"
-        )
-    # Pin the release that is current now: a publish during this session does not mix releases.
-    release = (root / CURRENT).resolve() if (root / CURRENT).is_symlink() else root
-    return Lake(root, release, duckdb.connect(str(release / CATALOG), read_only=True))
+    """Open a built lake: a folder ``oilake build --lake`` wrote, or its object-store URL.
 
-
-def _open_remote(url: str, storage_options: dict[str, str] | None) -> Lake:
-    remote = RemoteLake(url, storage_options)
-    release_id = remote.current_id()
+    The release current now is pinned: a publish during this session does not mix releases.
+    """
+    store = open_store(path, storage_options)
+    release_id = store.current_id()
     if release_id is None:
-        raise LakeError(f"{url} is not a built oilake lake (no {POINTER}); run `oilake build --lake {url}`")
-    cache = Path(tempfile.gettempdir()) / "oilake-catalogs" / remote.root.replace("/", "_")
-    cache.mkdir(parents=True, exist_ok=True)
-    catalog = remote.download_catalog(release_id, cache)
-    con = duckdb.connect(str(catalog), read_only=True)
-    con.register_filesystem(remote.fs)
-    return Lake(url, remote.path(RELEASES, release_id), con, filesystem=remote.fs)
+        root = Path(path)
+        if store.filesystem is None and (root / MANIFEST).is_file() and (root / CATALOG).is_file():
+            return Lake(root, root, duckdb.connect(str(root / CATALOG), read_only=True))  # one release folder
+        raise LakeError(f"{path} is not a built oilake lake (no current release); run `oilake build --lake {path}`")
+    root = path if store.filesystem is not None else Path(path)
+    return Lake(root, store.release_root(release_id), store.connect(release_id), filesystem=store.filesystem)

@@ -15,6 +15,8 @@ from pipeline.core.errors import OilakeError
 class UnknownClassError(OilakeError):
     """A class name matches no display name; ``suggestions`` maps it to the closest names."""
 
+    hint = "names are exact display names (case-insensitive); see the classes table"
+
     def __init__(self, suggestions: dict[str, list[str]]) -> None:
         self.suggestions = suggestions
         listing = "; ".join(f'"{name}" (closest: {", ".join(close) or "none"})' for name, close in suggestions.items())

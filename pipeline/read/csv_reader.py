@@ -11,12 +11,8 @@ from __future__ import annotations
 
 import csv
 import io
-import queue
-import threading
-from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TypeVar
 
 import numpy as np
@@ -26,32 +22,14 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from pipeline.core.errors import HeaderError, InputFormatError
+from pipeline.read.batches import CsvBatch, Malformed, to_csv_line, to_frame
+from pipeline.read.threads import ordered_map, prefetch
 
 BLOCK_SIZE = 16 << 20
 PARSE_WORKERS = 2  # chunks parsed at once (the machine this is tuned for has two cores)
 MAX_RECORD_BYTES = 64 << 20
 T = TypeVar("T")
-U = TypeVar("U")
 BOM = b"\xef\xbb\xbf"
-
-
-@dataclass
-class Malformed:
-    """A source row refused before any value was looked at."""
-
-    line: int
-    reason: str
-    raw: str
-
-
-@dataclass
-class CsvBatch:
-    """Parsed rows (all columns as strings) with their lines, and malformed rows."""
-
-    frame: pl.DataFrame
-    lines: np.ndarray
-    malformed: list[Malformed] = field(default_factory=list)
-    blank_lines: int = 0
 
 
 def parse_header(head: bytes) -> list[str] | None:
@@ -154,67 +132,6 @@ def read_csv_then(
         return then(_parse_chunk(item[0], file, columns, item[1], item[2]))
 
     yield from prefetch(ordered_map(parse, numbered(), PARSE_WORKERS))
-
-
-_DONE = object()
-
-
-def ordered_map(function: Callable[[T], U], items: Iterator[T], workers: int) -> Iterator[U]:
-    """``map`` over ``items`` by ``workers`` threads, in order, at most ``workers + 1`` items ahead.
-
-    The CSV parsers and Polars' checks release the GIL, so chunks are worked on by every core at once.
-    """
-    with ThreadPoolExecutor(workers, thread_name_prefix="oilake-parse") as pool:
-        pending: deque[Future[U]] = deque()
-        try:
-            for item in items:
-                pending.append(pool.submit(function, item))
-                if len(pending) > workers:
-                    yield pending.popleft().result()
-            while pending:
-                yield pending.popleft().result()
-        finally:
-            for future in pending:
-                future.cancel()
-
-
-def prefetch(items: Iterator[T], depth: int = 2) -> Iterator[T]:
-    """Run ``items`` in a background thread, ``depth`` items ahead (I/O and parsing overlap the consumer)."""
-    slots: queue.Queue[object] = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def produce() -> None:
-        try:
-            for item in items:
-                while not stop.is_set():
-                    try:
-                        slots.put(item, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
-                    return
-            slots.put(_DONE)
-        except BaseException as exc:  # handed to the consumer
-            slots.put(exc)
-
-    worker = threading.Thread(target=produce, name="oilake-prefetch", daemon=True)
-    worker.start()
-    try:
-        while True:
-            item = slots.get()
-            if item is _DONE:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item  # type: ignore[misc]
-    finally:
-        stop.set()
-        while worker.is_alive():
-            try:
-                slots.get_nowait()
-            except queue.Empty:
-                worker.join(timeout=0.1)
 
 
 def _record_chunks(stream: pa.NativeFile, file: str, block_size: int) -> Iterator[tuple[bytes, bool]]:
@@ -338,13 +255,6 @@ def _parse_any(chunk: bytes, file: str, columns: list[str], skip_header: bool, f
     return CsvBatch(to_frame(table), lines, sorted(malformed + bad_utf8, key=lambda m: m.line), blank)
 
 
-def to_frame(table: pa.Table) -> pl.DataFrame:
-    """``table`` as a Polars frame (zero-copy where the types allow)."""
-    frame = pl.from_arrow(table)
-    assert isinstance(frame, pl.DataFrame)
-    return frame
-
-
 def _drop_blank(table: pa.Table, lines: np.ndarray) -> tuple[pa.Table, np.ndarray, int]:
     """Remove rows whose every field is empty (blank lines); they are not data rows."""
     if table.num_rows == 0:
@@ -381,10 +291,3 @@ def _decode(table: pa.Table, lines: np.ndarray) -> tuple[pa.Table, np.ndarray, l
         malformed.append(Malformed(line=int(lines[i]), reason=reason, raw=to_csv_line(fields)))
     kept = table.filter(pa.array(keep))
     return kept.cast(pa.schema([(c, pa.string()) for c in kept.column_names])), lines[keep], malformed
-
-
-def to_csv_line(fields: list[str]) -> str:
-    """Write ``fields`` as one CSV line (minimal quoting), without line end."""
-    out = io.StringIO()
-    csv.writer(out, lineterminator="").writerow(fields)
-    return out.getvalue()

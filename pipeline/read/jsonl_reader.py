@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.json as pajson
 
 from pipeline.core.errors import InputFormatError
-from pipeline.read.csv_reader import CsvBatch, Malformed, to_frame
+from pipeline.read.batches import CsvBatch, Malformed, to_frame
 
 CHUNK_BYTES = 32 << 20
 

@@ -97,7 +97,7 @@ def _extreme_clicks(rng: np.random.Generator, coords: np.ndarray) -> np.ndarray:
     ys = np.stack([down, y0, down2, y1], axis=1)
     start = rng.integers(0, 4, n)[:, None]
     step = np.where(rng.random(n) < 0.5, 1, -1)[:, None]
-    order = (start + step * np.arange(4)[None, :]) % 4
+    order = ((start + step * np.arange(4)[None, :]) % 4).astype(np.int64)
     return np.concatenate([np.take_along_axis(xs, order, 1), np.take_along_axis(ys, order, 1)], axis=1)
 
 

@@ -28,6 +28,8 @@ WORKERS = 2
 class SynthError(OilakeError):
     """Synthetic data cannot be written as asked (bad scale or seed, a folder holding other files)."""
 
+    hint = "pass --scale > 0 (e.g. 0.01), --seed >= 0 and a new or earlier `oilake synth` folder"
+
 
 @dataclass
 class SynthFile:
@@ -143,8 +145,8 @@ def _generate(dest: Path, group: Group, todo: list[Output], progress: bool) -> d
     started = time.perf_counter()
     bar = FileProgress(group.label, None, enabled=None if progress else False)
     try:
-        for out in todo:
-            handles[out.file.name].write(out.header)
+        for output in todo:
+            handles[output.file.name].write(output.header)
         for chunk in _in_order(group.tasks(names)):
             for name, (data, count) in chunk.items():
                 handles[name].write(data)
@@ -195,7 +197,8 @@ class _State:
             and previous.get("scale") == scale
             and (previous.get("seed") == seed)
         )
-        self.previous: dict[str, dict[str, object]] = dict(previous.get("files", {}))  # type: ignore[arg-type]
+        files = previous.get("files")
+        self.previous: dict[str, dict[str, object]] = dict(files) if isinstance(files, dict) else {}
         self.files: dict[str, dict[str, object]] = {}
 
     @classmethod
@@ -228,9 +231,10 @@ class _State:
         path = self.dest / out.file.name
         if not (self.same_args and entry and entry.get("rows") == out.rows and path.exists()):
             return None
-        if path.stat().st_size != entry.get("bytes"):
+        size = entry.get("bytes")
+        if not isinstance(size, int) or path.stat().st_size != size:
             return None
-        return SynthFile(out.file.family, out.file.split, out.file.name, out.rows, int(entry["bytes"]), 0.0)  # type: ignore[arg-type]
+        return SynthFile(out.file.family, out.file.split, out.file.name, out.rows, size, 0.0)
 
     def record(self, file: SynthFile) -> None:
         self.files[file.name] = {"family": file.family, "split": file.split, "rows": file.rows, "bytes": file.bytes}

@@ -4,52 +4,27 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 import pyarrow as pa
 
+from pipeline.core.contract import FileReport
 from pipeline.core.errors import InputFormatError
+from pipeline.core.layout import file_path
 from pipeline.core.progress import FileProgress
 from pipeline.core.schema import TableSchema, table_schema
 from pipeline.families import Family
-from pipeline.read.csv_reader import CsvBatch, Malformed, prefetch, read_csv_then, to_csv_line
+from pipeline.read.batches import CsvBatch, Malformed, to_csv_line
+from pipeline.read.csv_reader import read_csv_then
+from pipeline.read.files import SourceFile
 from pipeline.read.jsonl_reader import read_jsonl
-from pipeline.read.sources import Source, SourceFile
+from pipeline.read.sources import Source
+from pipeline.read.threads import prefetch
 from pipeline.write.parquet_writer import PartWriter, conform
 from pipeline.write.rejects import RejectSink
-
-
-@dataclass
-class FileReport:
-    """What happened to one source file; the manifest records it and the counts must reconcile."""
-
-    family: str
-    split: str | None
-    file: str
-    table: str
-    path: str = ""
-    bytes: int = 0
-    md5: str = ""
-    rows_read: int = 0
-    rows_written: int = 0
-    rows_rejected: int = 0
-    rows_duplicate: int = 0
-    blank_lines: int = 0
-    output: str | None = None
-    resorted: bool = False
-    seconds: float = 0.0
-    etag: str | None = None
-    reused_from: str | None = None
-
-    @property
-    def reconciles(self) -> bool:
-        return self.rows_read == self.rows_written + self.rows_rejected + self.rows_duplicate
-
-    def to_dict(self) -> dict[str, object]:
-        return asdict(self)
 
 
 def output_name(file: SourceFile) -> str:
@@ -153,13 +128,13 @@ def ingest_to_parquet(
     staging: Path,
     rejects: RejectSink,
 ) -> FileReport:
-    """Stream ``file`` into ``staging/<table>/split=<split>/<name>.parquet``."""
+    """Stream ``file`` into its table's partition of its split, ``staging/<table>/<key>=<split>/<name>.parquet``."""
     table = spec.table
     report = FileReport(
         family=file.official.family, split=file.official.split, file=file.name, table=table, path=file.display_path
     )
-    relative = Path(table) / f"split={file.official.split}" / output_name(file)
     schema = table_schema(table)
+    relative = file_path(schema, output_name(file), *([file.official.split] if file.official.split else []))
     writer = PartWriter(staging / relative, schema)
     try:
         for batch in iter_checked(source, file, spec, header, rejects, report, schema):
@@ -168,7 +143,7 @@ def ingest_to_parquet(
     finally:
         report.resorted = writer.close()
     report.rows_written = writer.rows
-    report.output = relative.as_posix()
+    report.output = relative
     return report
 
 

@@ -1,0 +1,35 @@
+"""``docs/cli.md``: a reference of every ``oilake`` command, generated from its ``--help``."""
+
+from __future__ import annotations
+
+import click
+
+WIDTH = 100  # help is wrapped at most this wide; the reference always at this width, so it is reproducible
+
+HEADER = """# Command reference
+
+Generated from each command's `--help` by `oilake docs --cli --output docs/cli.md` (`make docs`);
+a test fails when it is stale. `oilake COMMAND -h` prints the same text.
+"""
+
+
+def command_help(group: click.Group, name: str | None = None) -> str:
+    """The ``--help`` text of ``oilake NAME`` (of ``oilake`` itself when ``name`` is None)."""
+    settings = {**group.context_settings, "terminal_width": WIDTH - 2}  # what a wide terminal shows
+    root = click.Context(group, info_name="oilake", **settings)
+    if name is None:
+        return group.get_help(root)
+    command = group.commands[name]
+    return command.get_help(click.Context(command, info_name=name, parent=root, **command.context_settings))
+
+
+def render_cli_reference(group: click.Group) -> str:
+    """Markdown: ``oilake --help``, then one section per command with its help (usage, options, examples)."""
+    parts = [HEADER, "## oilake\n", _block(command_help(group))]
+    for name in group.commands:
+        parts += [f"## oilake {name}\n", _block(command_help(group, name))]
+    return "\n".join(parts)
+
+
+def _block(text: str) -> str:
+    return f"```text\n{text.rstrip()}\n```\n"

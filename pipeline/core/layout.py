@@ -1,0 +1,55 @@
+"""Where a release keeps table T's files: ``T/`` and, for a partitioned table, ``T/<key>=<value>/``.
+
+The partition keys are the schema's ``partition_by``; nothing else in the code names them.
+Paths are relative to a release (``posix`` strings), so the same rules serve a local folder
+and an object-store prefix.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow as pa
+
+from pipeline.core.schema import TableSchema
+
+
+def files_pattern(table: str) -> str:
+    """A glob (``pathlib`` and ``fsspec``) of every Parquet file of ``table``, at any depth."""
+    return f"{table}/**/*.parquet"
+
+
+def view_pattern(schema: TableSchema) -> str:
+    """The glob a catalog view reads: one ``*`` folder per partition key, then the files."""
+    return "/".join([schema.table, *("*" for _ in schema.partition_by), "*.parquet"])
+
+
+def partition_path(schema: TableSchema, *values: str) -> str:
+    """``boxes/split=train`` for ``partition_path(boxes, "train")``."""
+    if len(values) != len(schema.partition_by):
+        raise ValueError(f"{schema.table} is partitioned by {list(schema.partition_by)}, got values {list(values)}")
+    return "/".join([schema.table, *(f"{key}={value}" for key, value in zip(schema.partition_by, values, strict=True))])
+
+
+def file_path(schema: TableSchema, name: str, *values: str) -> str:
+    """The path of one output file ``name`` of the table (in the partition of ``values``)."""
+    return f"{partition_path(schema, *values)}/{name}"
+
+
+def partition_fields(schema: TableSchema) -> list[pa.Field]:
+    """The partition columns a reader adds from the path (Hive partitions are strings)."""
+    return [pa.field(key, pa.string()) for key in schema.partition_by]
+
+
+def table_dir(root: Path, table: str) -> Path:
+    return root / table
+
+
+def table_files(root: Path, table: str) -> list[Path]:
+    """Every Parquet file of ``table`` under the release folder ``root``, sorted."""
+    return sorted(root.glob(files_pattern(table))) if table_dir(root, table).is_dir() else []
+
+
+def relative_files(root: Path, table: str) -> list[str]:
+    """``table_files`` as paths relative to ``root``."""
+    return [p.relative_to(root).as_posix() for p in table_files(root, table)]
