@@ -45,6 +45,7 @@ def bench_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, str, Path
     return json.loads(results_path.read_text(encoding="utf-8")), report.read_text(encoding="utf-8"), results_path
 
 
+@pytest.mark.slow
 def test_results_structure(bench_run: tuple[dict, str, Path]) -> None:
     results, _, _ = bench_run
     assert {"date", "machine", "build", "engines", "families", "total", "queries", "targets", "inputs"} <= set(results)
@@ -56,6 +57,7 @@ def test_results_structure(bench_run: tuple[dict, str, Path]) -> None:
     assert set(results["engines"]) == set(ENGINES)
 
 
+@pytest.mark.slow
 def test_rows_equal_between_engines_and_build(bench_run: tuple[dict, str, Path]) -> None:
     results, _, _ = bench_run
     build_rows = {f["file"]: f["rows"] for f in results["build"]["files"]}
@@ -77,6 +79,7 @@ def test_rows_equal_between_engines_and_build(bench_run: tuple[dict, str, Path])
             assert engine["input_bytes"] == family["input_bytes"] and engine["cpu_seconds"] > 0
 
 
+@pytest.mark.slow
 def test_ratios(bench_run: tuple[dict, str, Path]) -> None:
     results, _, _ = bench_run
     for family in results["families"]:
@@ -98,6 +101,7 @@ def test_ratios(bench_run: tuple[dict, str, Path]) -> None:
     assert targets["scale1_seconds"]["value"] is None  # no scale in a --source run
 
 
+@pytest.mark.slow
 def test_queries_equal_and_timed(bench_run: tuple[dict, str, Path]) -> None:
     results, _, _ = bench_run
     items = results["queries"]["items"]
@@ -111,6 +115,7 @@ def test_queries_equal_and_timed(bench_run: tuple[dict, str, Path]) -> None:
     assert {t["name"]: t for t in results["targets"]}["query_speedup"]["value"] == min(speedups)
 
 
+@pytest.mark.slow
 def test_markdown_renders_every_number(bench_run: tuple[dict, str, Path]) -> None:
     results, markdown, results_path = bench_run
     for family in PER_SPLIT_FAMILIES:
@@ -191,6 +196,7 @@ def test_summarize_profile() -> None:
     }
 
 
+@pytest.mark.slow
 def test_render_only_rewrites_the_report(bench_run: tuple[dict, str, Path], tmp_path: Path) -> None:
     _, markdown, results_path = bench_run
     again = tmp_path / "again.md"

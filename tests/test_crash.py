@@ -54,6 +54,7 @@ def sample_copy(tmp_path: Path) -> Path:
     return folder
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("stage", STAGES)
 def test_sigkill_at_any_stage_leaves_a_queryable_lake_and_the_next_build_succeeds(
     stage: str, sample_copy: Path, tmp_path: Path

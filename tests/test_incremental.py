@@ -33,6 +33,7 @@ def _reused(manifest: dict[str, Any]) -> dict[str, bool]:
     return {name: bool(s["reused_from"]) for name, s in sources_by_file(manifest).items()}
 
 
+@pytest.mark.slow
 def test_a_second_build_reuses_every_unchanged_file_and_yields_the_same_lake(sample_copy: Path, tmp_path: Path) -> None:
     lake = tmp_path / "lake"
     first = build(sample_copy, lake)

@@ -11,6 +11,8 @@ import pytest
 from tests.conftest import build
 from tests.test_streaming import TRAIN_BOXES, write_train_boxes
 
+pytestmark = pytest.mark.slow  # its lake is built from 800,000 generated box rows
+
 UNITS = {"bytes": 1, "B": 1, "kB": 1e3, "KB": 1e3, "MB": 1e6, "GB": 1e9, "KiB": 2**10, "MiB": 2**20, "GiB": 2**30}
 
 

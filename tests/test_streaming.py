@@ -63,6 +63,7 @@ def test_generated_file_is_in_the_official_format(tmp_path: Path) -> None:
     assert lines[1].count(",") == 20
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs Linux /proc")
 def test_peak_memory_is_flat_in_input_size(tmp_path: Path) -> None:
     peaks = {}

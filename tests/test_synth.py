@@ -342,6 +342,7 @@ def test_cli(tmp_path: Path) -> None:
 # ---------------------------------------------------------------------------- scale smoke test
 
 
+@pytest.mark.slow
 def test_scale_smoke_synth_then_build(synth: SynthReport, tmp_path: Path) -> None:
     """Synth at scale 0.001 → build: every lake table holds exactly the generator's rows, 0 rejects."""
     manifest = build(synth.dest, tmp_path / "lake")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 import duckdb
 import polars as pl
@@ -20,6 +21,9 @@ from pipeline.lake.store import open_store
 from pipeline.query.image_list import image_list
 from pipeline.query.labels import select_classes_on
 
+if TYPE_CHECKING:
+    from fsspec import AbstractFileSystem
+
 
 class Lake:
     """A built lake. Open with ``open_lake(path)``; closes its read-only catalog connection on exit.
@@ -30,7 +34,11 @@ class Lake:
     """
 
     def __init__(
-        self, root: Path | str, release: Path | str, con: duckdb.DuckDBPyConnection, filesystem: object = None
+        self,
+        root: Path | str,
+        release: Path | str,
+        con: duckdb.DuckDBPyConnection,
+        filesystem: AbstractFileSystem | None = None,
     ) -> None:
         self.root = root
         self.release = release  # the release this Lake reads, pinned when it was opened
@@ -121,9 +129,9 @@ def open_lake(path: Path | str = "lake", storage_options: dict[str, str] | None 
     store = open_store(path, storage_options)
     release_id = store.current_id()
     if release_id is None:
-        root = Path(path)
-        if store.filesystem is None and (root / MANIFEST).is_file() and (root / CATALOG).is_file():
-            return Lake(root, root, duckdb.connect(str(root / CATALOG), read_only=True))  # one release folder
+        folder = Path(path)
+        if store.filesystem is None and (folder / MANIFEST).is_file() and (folder / CATALOG).is_file():
+            return Lake(folder, folder, duckdb.connect(str(folder / CATALOG), read_only=True))  # one release folder
         raise LakeError(f"{path} is not a built oilake lake (no current release); run `oilake build --lake {path}`")
-    root = path if store.filesystem is not None else Path(path)
+    root = str(path) if store.filesystem is not None else Path(path)
     return Lake(root, store.release_root(release_id), store.connect(release_id), filesystem=store.filesystem)
