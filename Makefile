@@ -61,4 +61,4 @@ sql: $(STAMP) ## Run QUERY on LAKE's catalog, or open the SQL shell when QUERY i
 	$(BIN)/oilake sql --lake "$(LAKE)" $(if $(QUERY),"$(QUERY)")
 
 clean: ## Remove the virtualenv and the default lake
-	rm -rf $(VENV) lake .pytest_cache .ruff_cache .mypy_cache
+	rm -rf $(VENV) lake .pytest_cache .ruff_cache .mypy_cache .import_linter_cache

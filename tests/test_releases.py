@@ -36,8 +36,8 @@ def test_a_build_publishes_a_release_behind_stable_entry_links(write_source: Wri
     lake = tmp_path / "lake"
     manifest = build(write_source(_boxes("0000000000000001")), lake)
     layout = LocalStore(lake)
-    release = layout.current_release()
-    assert release is not None and release.parent == lake / "releases"
+    release = layout.release_path(layout.require_current())
+    assert release.is_dir() and release.parent == lake / "releases"
     assert manifest["release"] == release.name
     assert os.readlink(lake / "current") == f"releases/{release.name}"
     assert os.readlink(lake / "boxes") == "current/boxes"

@@ -27,7 +27,7 @@ from pipeline.read.files import SourceFile
 from pipeline.read.opened import HashingReader
 from pipeline.read.redact import redact, redact_text
 from pipeline.read.sources import BLOCK_SIZE, Source
-from pipeline.read.storage_options import parse_storage_options, resolve_storage_options
+from pipeline.read.storage_options import resolve_storage_options
 from pipeline.resources import sample_dir
 from tests.conftest import build
 from tests.servers import DUMMY_KEY_ID, DUMMY_SECRET, free_port, upload
@@ -92,10 +92,15 @@ def test_redact_text_redacts_every_url() -> None:
 
 
 def test_storage_option_values_are_json_when_they_parse() -> None:
-    options = parse_storage_options(["anon=false", "block_size=1024", 'client_kwargs={"region_name": "eu"}', "key=AK"])
+    given = {"anon": "false", "block_size": "1024", "client_kwargs": '{"region_name": "eu"}', "key": "AK"}
+    options = resolve_storage_options("https://host/prefix", given)
     assert options == {"anon": False, "block_size": 1024, "client_kwargs": {"region_name": "eu"}, "key": "AK"}
-    with pytest.raises(ValueError, match="KEY=VALUE"):
-        parse_storage_options(["anon"])
+
+
+def test_a_storage_option_without_a_value_is_a_usage_error() -> None:
+    result = CliRunner().invoke(cli, ["build", "--storage-option", "anon"])
+    assert result.exit_code == 2
+    assert "'anon' is not KEY=VALUE" in result.output
 
 
 @pytest.mark.server

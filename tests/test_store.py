@@ -180,3 +180,11 @@ def test_a_prefix_holding_other_objects_is_refused(s3_bucket: str, write_source:
     with pytest.raises(Exception, match="is not an oilake lake"):
         _build(write_source(_boxes("0000000000000001")), f"s3://{s3_bucket}/data")
     assert fs.cat_file(f"{s3_bucket}/data/notes.txt") == b"mine"
+
+
+def test_catalog_on_an_object_store_lake_is_a_named_error() -> None:
+    result = CliRunner().invoke(cli, ["catalog", "--lake", "s3://user:secret@bucket/lake"])
+    assert result.exit_code == 1
+    assert "error: oilake catalog rewrites a local lake's catalog" in result.output
+    assert "hint: rebuild the object-store lake" in result.output
+    assert "secret" not in result.output

@@ -75,7 +75,15 @@ def catalog_command(lake: str) -> None:
 
     from pipeline.catalog.views import write_catalog
     from pipeline.lake.local import LocalStore
+    from pipeline.lake.store import StoreCapabilityError, is_remote
+    from pipeline.read.redact import redact
 
+    if is_remote(lake):
+        raise StoreCapabilityError(
+            f"oilake catalog rewrites a local lake's catalog; {redact(lake)} is on an object store, "
+            "whose catalog each build writes with the store's URLs",
+            hint="rebuild the object-store lake (an unchanged source reuses every file), or copy it to a folder",
+        )
     store = LocalStore(Path(lake).resolve())
     release = store.release_path(store.require_current())
     click.echo(f"wrote {write_catalog(release)}", err=True)

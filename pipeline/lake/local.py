@@ -68,13 +68,6 @@ class LocalStore(Store):
             return None
         return Path(os.readlink(self.current)).name
 
-    def current_release(self) -> Path | None:
-        release_id = self.current_id()
-        if release_id is None:
-            return None
-        path = self.releases_dir / release_id
-        return path if path.is_dir() else None
-
     def history(self) -> list[HistoryEvent]:
         if not self.history_file.exists():
             return []

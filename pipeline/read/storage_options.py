@@ -9,7 +9,7 @@ are given (``--storage-option`` or fsspec's own config). A custom endpoint comes
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 import fsspec
@@ -28,17 +28,6 @@ def parse_option_value(text: str) -> object:
         return json.loads(text)
     except ValueError:
         return text
-
-
-def parse_storage_options(items: Iterable[str]) -> dict[str, object]:
-    """``KEY=VALUE`` items as fsspec options; raises ValueError on an item without ``=``."""
-    options: dict[str, object] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise ValueError(f"{item!r} is not KEY=VALUE")
-        options[key.strip()] = parse_option_value(value)
-    return options
 
 
 def protocol_of(uri: str) -> str:

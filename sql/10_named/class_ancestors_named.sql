@@ -6,10 +6,10 @@ with
 final as (
     select
         class_ancestors.*,
-        label.display_name as label_name,
+        labelled.display_name as label_name,
         ancestor.display_name as ancestor_name
     from class_ancestors
-    left join classes as label on label.label_mid = class_ancestors.label_mid
+    left join classes as labelled on labelled.label_mid = class_ancestors.label_mid
     left join classes as ancestor on ancestor.label_mid = class_ancestors.ancestor_mid
 )
 

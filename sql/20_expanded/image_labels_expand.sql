@@ -46,7 +46,7 @@ positive_ancestors as (
 negative_descendants as (
     select
         labels.* exclude (label_mid),
-        class_ancestors.label_mid as label_mid,
+        class_ancestors.label_mid,
         labels.label_mid as original_label_mid,
         true as is_expanded,
         class_ancestors.distance
@@ -73,7 +73,7 @@ ranked as (
                 label_mid,
                 is_machine,
                 case when is_machine then null else confidence end
-            order by is_expanded, distance, confidence desc, source, original_label_mid
+            order by is_expanded asc, distance asc, confidence desc, source asc, original_label_mid asc
         ) as preference
     from unioned
 ),
