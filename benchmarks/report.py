@@ -338,7 +338,7 @@ def render(results: dict, path: Path, report_dir: Path) -> str:
         "## Dashboard queries: lake against raw CSV",
         "",
         "Each query runs on the lake's catalog (`pipeline.query.api.open_lake`) and on an in-memory DuckDB whose lake "
-        "tables are views over the raw files (`benchmarks/queries.py`: `read_csv` / `read_json` with the same "
+        "tables are views over the raw files (`benchmarks/raw_views.py`: `read_csv` / `read_json` with the same "
         "conversions the build makes, `-boxable` overlap removed, classes merged, the hierarchy closure by a "
         "recursive CTE over the JSON), with the same `sql/` views on top, so both run the same query text. "
         "A run is timed until its result is an Arrow table (as Polars or a dashboard reads it; results "

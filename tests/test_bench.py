@@ -9,8 +9,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from benchmarks.queries import QUERIES, compare, open_raw
-from benchmarks.run import ENGINES, InputFile, pandas_skip_reason, run_engine, summarize_profile
+from benchmarks.build_runner import summarize_profile
+from benchmarks.engine_runner import pandas_skip_reason, run_engine
+from benchmarks.inputs import InputFile
+from benchmarks.queries import QUERIES, compare
+from benchmarks.raw_views import open_raw
+from benchmarks.run import ENGINES
 from pipeline.build.run import BuildOptions, build_lake
 from pipeline.cli import cli
 from pipeline.query.api import open_lake
