@@ -21,20 +21,68 @@ needs_shared = pytest.mark.skipif(not GENUINE.exists(), reason="../shared/openim
 @pytest.mark.parametrize(
     ("tree", "message"),
     [
-        ({"LabelName": "/m/r", "Subcategory": [{"LabelName": "/m/a", "Subcategory": [{"LabelName": "/m/r"}]}]},
-         "x.json: $.Subcategory[0].Subcategory[0]: cycle in the hierarchy: /m/r > /m/a > /m/r"),
-        ({"LabelName": "/m/r", "Subcategory": [{"Subcategory": []}]},
+        ({"LabelName": "/m/0bl9f", "Subcategory": [{"LabelName": "/m/a", "Subcategory": [{"LabelName": "/m/0bl9f"}]}]},
+         "x.json: $.Subcategory[0].Subcategory[0]: cycle in the hierarchy: /m/0bl9f > /m/a > /m/0bl9f"),
+        ({"LabelName": "/m/0bl9f", "Subcategory": [{"Subcategory": []}]},
          "x.json: $.Subcategory[0]: LabelName missing or not a MID (found None)"),
-        ({"LabelName": "/m/r", "Part": [{"LabelName": "/m/a", "Parts": []}]},
+        ({"LabelName": "/m/0bl9f", "Part": [{"LabelName": "/m/a", "Parts": []}]},
          "x.json: $.Part[0]: unknown key(s) Parts; expected LabelName, Subcategory, Part"),
-        ({"LabelName": "/m/r", "Subcategory": {"LabelName": "/m/a"}}, "x.json: $.Subcategory: expected a list"),
+        ({"LabelName": "/m/0bl9f", "Subcategory": {"LabelName": "/m/a"}}, "x.json: $.Subcategory: expected a list"),
         ([], "x.json: $: expected an object with LabelName"),
+        ({"LabelName": "/m/r", "Subcategory": [{"LabelName": "/m/a"}]},
+         "x.json: $: the root is /m/r; expected /m/0bl9f (Entity), the root of Open Images"),
     ],
 )  # fmt: skip
 def test_hierarchy_errors_name_the_json_path(tree: object, message: str) -> None:
     with pytest.raises(InputFormatError) as error:
         parse_hierarchy("x.json", json.dumps(tree).encode())
     assert str(error.value) == message
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('{"LabelName": "/m/0bl9f", "LabelName": "/m/a"}',
+         "x.json: $: duplicate key 'LabelName' in one object (only the last would be kept)"),
+        ('{"LabelName": "/m/0bl9f", "Part": [{"LabelName": "/m/a", "Part": [], "Part": [{"LabelName": "/m/b"}]}]}',
+         "x.json: $.Part[0]: duplicate key 'Part' in one object (only the last would be kept)"),
+    ],
+)  # fmt: skip
+def test_duplicate_keys_are_refused_with_their_json_path(text: str, message: str) -> None:
+    with pytest.raises(InputFormatError) as error:
+        parse_hierarchy("x.json", text.encode())
+    assert str(error.value) == message
+
+
+def _chain(depth: int) -> dict:
+    """A hierarchy ``depth`` classes deep under the root: one chain of subcategories."""
+    node: dict = {"LabelName": "/m/leaf"}
+    for i in range(depth):
+        node = {"LabelName": f"/m/c{i}", "Subcategory": [node]}
+    return {"LabelName": ROOT_MID, "Subcategory": [node]}
+
+
+def test_a_deep_hierarchy_is_walked_without_recursion() -> None:
+    hierarchy = parse_hierarchy("x.json", json.dumps(_chain(98)).encode())  # 199 JSON levels: under the limit
+    assert (hierarchy.nodes, hierarchy.edge_occurrences) == (100, 99)
+    assert hierarchy.edges[0] == ("/m/c0", "/m/leaf", "subcategory")  # post-order: deepest edge first
+
+
+def test_a_hierarchy_nested_too_deep_is_a_named_error_not_a_recursion_error() -> None:
+    depth = 5000  # classes: 2 JSON levels each (an object and its Subcategory list), the root's 2, the leaf's 1
+    text = (
+        '{"LabelName": "/m/0bl9f", "Subcategory": ['
+        + "".join(f'{{"LabelName": "/m/c{i}", "Subcategory": [' for i in range(depth))
+        + '{"LabelName": "/m/leaf"}'
+        + "]}" * (depth + 1)
+    )
+    brackets = [i for i, c in enumerate(text) if c in "[{"]
+    with pytest.raises(InputFormatError) as error:
+        parse_hierarchy("x.json", text.encode())
+    assert str(error.value) == (
+        f"x.json: line 1 column {brackets[200] + 1}: JSON nested {2 * depth + 3} levels deep (objects and lists); "
+        "expected at most 200 (the official hierarchy nests 11)"
+    )
 
 
 def test_bad_hierarchy_stops_the_build_before_any_work(write_source: WriteSource, tmp_path: Path) -> None:

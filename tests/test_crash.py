@@ -88,6 +88,7 @@ def test_sigkill_at_any_stage_leaves_a_queryable_lake_and_the_next_build_succeed
 def test_sigkill_during_the_first_build_leaves_no_lake_to_read(sample_copy: Path, tmp_path: Path) -> None:
     lake = tmp_path / "lake"
     _build_until_killed(sample_copy, lake, "staged", tmp_path)
-    assert not (lake / "lake.duckdb").exists() and not LocalStore(lake).is_lake()
+    assert not (lake / "lake.duckdb").exists() and LocalStore(lake).current_id() is None
+    assert LocalStore(lake).is_lake(), "its marker tells the next build the folder is a lake to clean up"
     build(sample_copy, lake)
     assert query(lake, "select count(*) from boxes").item() == 1537

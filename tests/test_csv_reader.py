@@ -80,6 +80,21 @@ def test_header_check_names_file_expected_and_found() -> None:
         check_header("x.csv", b"", [COLUMNS])
 
 
+@pytest.mark.parametrize(
+    ("head", "found"),
+    [
+        (b"\na,b,c\n1,2,3\n", "a blank line (the header must be on the first line)"),
+        (b"\xef\xbb\xbf \r\na,b,c\r\n", "a blank line (the header must be on the first line)"),
+        (b"a,b,c\r1,2,3\r", "lines ended by CR alone (no LF), the first being 'a,b,c': lines must end with LF or CRLF"),
+        (b'a,"b\rc\n', "lines ended by CR alone (no LF), the first being 'a,\"b': lines must end with LF or CRLF"),
+    ],
+)  # fmt: skip
+def test_a_header_not_on_line_1_is_a_header_error_not_a_traceback(head: bytes, found: str) -> None:
+    with pytest.raises(HeaderError) as error:
+        check_header("x.csv", head, [COLUMNS])
+    assert str(error.value) == f"x.csv: line 1: wrong header.\n  expected: a,b,c\n  found:    {found}"
+
+
 def test_parse_header_strips_bom() -> None:
     assert parse_header(b"\xef\xbb\xbfImageID,Source\r\n") == ["ImageID", "Source"]
 
@@ -147,3 +162,45 @@ def test_fast_path_agrees_with_the_careful_path(chunk: bytes) -> None:
         assert fast.frame.equals(careful.frame)
         assert fast.lines.tolist() == careful.lines.tolist() == [11, 12]
         assert (fast.malformed, fast.blank_lines) == (careful.malformed, careful.blank_lines) == ([], 0)
+
+
+@pytest.mark.parametrize("block_size", [1 << 20, 7, 32])
+def test_a_quote_inside_an_unquoted_field_is_literal_whatever_the_size(
+    monkeypatch: pytest.MonkeyPatch, block_size: int
+) -> None:
+    """Issue 11 defect 13: one rule for small and big files (a big one made big by a small record cap)."""
+    from pipeline.read import csv_reader
+
+    monkeypatch.setattr(csv_reader, "MAX_RECORD_BYTES", 100)
+    tail = b"".join(b'%d,"q\n%d",x\n' % (i, i) for i in range(40))  # quoted newlines after the literal quote
+    data = b'a,b,c\n1,12" single,3\n4,"ab"c""d,6\n' + tail  # 5 quotes before the quoted values
+    assert len(data) - data.index(b'"') > 4 * csv_reader.MAX_RECORD_BYTES
+    rows, lines, malformed = _read(data, block_size=block_size)
+    assert malformed == []
+    assert rows[:2] == [{"a": "1", "b": '12" single', "c": "3"}, {"a": "4", "b": 'abc""d', "c": "6"}]
+    assert rows[2:] == [{"a": str(i), "b": f"q\n{i}", "c": "x"} for i in range(40)]
+    assert lines == [2, 3] + [4 + 2 * i for i in range(40)]
+
+
+def test_the_record_cutter_knows_where_a_quote_opens() -> None:
+    from pipeline.read.csv_reader import _last_record_end, _last_record_end_by_fields
+
+    for buffer, end in [
+        (b'1,x"y,3\n4,5', 8),  # a literal quote: the newline after it ends a record
+        (b'1,"x\ny",3\n4', 10),
+        (b'1,"x\ny', 0),
+        (b'1,x"y\n"a\nb",2\n3', 14),  # after the literal one, a quote at a field start opens
+        (b'"a""\n",b\n', 9),
+        (b'\xef\xbb\xbf"a\nb",c\n', 11),
+        (b'1,"a"b"\nc,d\n', 12),
+    ]:
+        assert _last_record_end(buffer) == _last_record_end_by_fields(buffer) == end, buffer
+
+
+@pytest.mark.parametrize("block_size", [1 << 20, 5])
+def test_a_cr_alone_ends_a_line_for_the_line_numbers_too(block_size: int) -> None:
+    """pyarrow (like the csv module) ends a record at a CR alone: the lines after it are counted the same way."""
+    rows, lines, malformed = _read(b'a,b,c\n1,"x\ry",3\r4,5,6\r\n7,8\r9,10,11\n', block_size=block_size)
+    assert rows == [{"a": "1", "b": "x\ry", "c": "3"}, {"a": "4", "b": "5", "c": "6"}, {"a": "9", "b": "10", "c": "11"}]
+    assert lines == [2, 4, 6]
+    assert [(m.line, m.raw) for m in malformed] == [(5, "7,8")]

@@ -165,6 +165,21 @@ def test_narratives_nested_values_and_bad_lines(write_source: WriteSource, tmp_p
     assert rejects[1] == (4, "image_id: expected 16 lowercase hex digits, found 'XYZ'")
 
 
+def test_narrative_nested_value_of_the_wrong_type_names_its_path(write_source: WriteSource, tmp_path: Path) -> None:
+    lines = [
+        _narrative("0000000000000001", 1, [[{"x": 0.5, "y": 0.5, "t": 0.1}]]),
+        _narrative("0000000000000002", 2, [[{"x": 0.5, "y": 0.5, "t": 0.1}, {"x": "0.5", "y": 0.5, "t": 0.2}]]),
+        _narrative("0000000000000003", 3, [[{"x": 0.5, "y": 0.5, "t": 0.1}], {"x": 0.5}]),
+    ]
+    source = write_source({"open_images_validation_localized_narratives.jsonl": "\n".join(lines) + "\n"})
+    build(source, tmp_path / "lake", max_rejects=2)
+    assert query(tmp_path / "lake", "select annotator_id from narratives").to_series().to_list() == [1]
+    assert query(tmp_path / "lake", "select line, reason from rejects order by line").rows() == [
+        (2, "traces[0][1].x: expected a number, found str"),
+        (3, "traces[1]: expected a list, found dict"),
+    ]
+
+
 def test_classes_merge_names_flags_and_root(write_source: WriteSource, tmp_path: Path) -> None:
     source = write_source(
         {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -138,3 +139,22 @@ def test_remote_files_are_compared_by_etag(s3_bucket: str, tmp_path: Path, monke
     third = build(url, lake)
     assert _reused(third) == {VAL_BOXES: True, VAL_LABELS: False}
     assert query(lake, "select count(*) from image_labels where image_id = '0123456789abcdef'").item() == 1
+
+
+def test_a_corrupt_published_file_is_read_again_not_lent(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    source = tmp_path / "source"
+    source.mkdir()
+    rows = [f"000000000000000{n},xclick,/m/0k4j,1,0.1,0.9,0.2,0.8,0,0,0,0,0" for n in range(1, 4)]
+    (source / VAL_BOXES).write_text(BOX_HEADER + "\n" + "\n".join(rows) + "\n")
+    lake = tmp_path / "lake"
+    build(source, lake)
+    part = "boxes/split=validation/validation-annotations-bbox.parquet"
+    (lake / "current" / part).write_bytes(b"garbage" * 200)  # the published bytes overwritten in place
+    capsys.readouterr()
+    manifest = build(source, lake)
+    err = capsys.readouterr().err
+    assert f"note  {part} of release " in err and "is damaged: unreadable Parquet" in err
+    assert "it is not reused" in err
+    assert not _reused(manifest)[VAL_BOXES]
+    assert query(lake, "select count(*) as n from boxes")["n"][0] == 3
+    assert os.stat(lake / "current" / part).st_nlink == 1  # a new file, not a link to the damaged one

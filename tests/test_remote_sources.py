@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import io
+import os
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from pipeline.cli import cli
 from pipeline.core.errors import (
     AccessDeniedError,
     InputFormatError,
+    OilakeError,
     SourceError,
     SourceNotFoundError,
     SourceUnreachableError,
@@ -29,7 +31,7 @@ from pipeline.read.redact import redact, redact_text
 from pipeline.read.sources import BLOCK_SIZE, Source
 from pipeline.read.storage_options import resolve_storage_options
 from pipeline.resources import sample_dir
-from tests.conftest import build
+from tests.conftest import build, sources_by_file
 from tests.servers import DUMMY_KEY_ID, DUMMY_SECRET, free_port, upload
 
 BBOX_VALIDATION = "validation-annotations-bbox.csv"
@@ -337,3 +339,74 @@ def test_s3_endpoint_refused_is_a_clear_error(s3_env, monkeypatch, tmp_path: Pat
 def test_an_unknown_protocol_is_a_source_error() -> None:
     with pytest.raises(SourceError, match="cannot open source"):
         Source("nosuchprotocol://x/y")
+
+
+# --- what reaches a message; odd files under official names ----------------------------------------
+
+
+def _presigned_style(url: str, prefix: str) -> str:
+    """``url`` with credentials, a prefix and a query string holding secrets (as a presigned or SAS prefix)."""
+    return url.replace("http://", "http://reader:hunter2secret@") + f"{prefix}/?sig=SIGSECRET&X-Amz-Signature=AMZSECRET"
+
+
+@pytest.mark.server
+def test_no_file_found_names_the_source_without_its_secrets(file_server, tmp_path: Path) -> None:
+    (tmp_path / "served" / "oi").mkdir(parents=True)
+    server = file_server(tmp_path / "served")
+    uri = _presigned_style(server.url, "oi")
+    args = ["build", "--source", uri, "--lake", str(tmp_path / "lake"), "--only", "boxes", "--splits", "validation"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 1
+    shown = server.url.replace("http://", "http://***@") + "oi/?sig=***&X-Amz-Signature=***"
+    assert f"error: no official Open Images file found in {shown!r} for this selection" in result.output
+    assert "hint:" in result.output and "Traceback" not in result.output
+    for secret in ("hunter2secret", "reader:", "SIGSECRET", "AMZSECRET"):
+        assert secret not in result.output
+    with pytest.raises(OilakeError) as caught:  # the library's message is redacted too, not only the CLI's
+        build(uri, tmp_path / "lake", **SMALL)  # type: ignore[arg-type]
+    assert "SIGSECRET" not in str(caught.value) and "hunter2secret" not in str(caught.value)
+
+
+@pytest.mark.server
+def test_a_prefix_with_a_query_string_keeps_it_after_each_file_name(file_server, tmp_path: Path, capsys) -> None:
+    (tmp_path / "served" / "oi").mkdir(parents=True)
+    (tmp_path / "served" / "oi" / BBOX_VALIDATION).write_bytes((sample_dir() / BBOX_VALIDATION).read_bytes())
+    server = file_server(tmp_path / "served")
+    uri = _presigned_style(server.url, "oi")
+    source = Source(uri)
+    found = source.find(official(BBOX_VALIDATION))
+    assert found is not None
+    assert found.path == f"{server.url}oi/{BBOX_VALIDATION}?sig=SIGSECRET&X-Amz-Signature=AMZSECRET"
+    assert found.display_path == f"{server.url}oi/{BBOX_VALIDATION}?sig=***&X-Amz-Signature=***"
+    lake = tmp_path / "lake"
+    manifest = build(uri, lake, **SMALL)  # type: ignore[arg-type]
+    assert sources_by_file(manifest)[BBOX_VALIDATION]["rows_written"] > 0
+    assert {r.name for r in server.requests} == {f"oi/{BBOX_VALIDATION}"}  # the name in the path, never the query
+    text = manifest_text(lake) + capsys.readouterr().err
+    for secret in ("hunter2secret", "reader:", "SIGSECRET", "AMZSECRET"):
+        assert secret not in text
+
+
+@pytest.mark.parametrize("kind", ["fifo", "link to a fifo", "folder"])
+def test_only_regular_files_are_sources(kind: str, tmp_path: Path) -> None:
+    source = tmp_path / "source"
+    source.mkdir()
+    target = source / BBOX_VALIDATION
+    if kind == "folder":
+        target.mkdir()
+        what = "a folder"
+    elif kind == "fifo":
+        os.mkfifo(target)
+        what = "a FIFO (named pipe)"
+    else:
+        os.mkfifo(tmp_path / "pipe")
+        target.symlink_to(tmp_path / "pipe")
+        what = f"a link to a FIFO (named pipe) ({tmp_path / 'pipe'})"
+    # before the fix: a FIFO hung the build, a folder was "not in the source"
+    with pytest.raises(SourceError) as caught:
+        build(source, tmp_path / "lake", **SMALL)
+    assert str(caught.value) == (
+        f"{target} is {what}, not a regular file: a source file must be a file (or a link to one)"
+    )
+    assert "remove what is there" in caught.value.hint
+    assert not (tmp_path / "lake" / MANIFEST).exists()

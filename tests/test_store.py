@@ -188,3 +188,12 @@ def test_catalog_on_an_object_store_lake_is_a_named_error() -> None:
     assert "error: oilake catalog rewrites a local lake's catalog" in result.output
     assert "hint: rebuild the object-store lake" in result.output
     assert "secret" not in result.output
+
+
+def test_an_object_store_lake_shows_only_its_redacted_url() -> None:
+    store = ObjectStore("memory://user:pw@bucket/lake?token=SECRET")
+    assert store.url == "memory://***@bucket/lake?token=***"
+    with pytest.raises(StoreCapabilityError) as raised, store.lock("build"):
+        pass
+    assert "pw" not in str(raised.value) and "SECRET" not in str(raised.value)
+    assert "memory://***@bucket/lake?token=***" in str(raised.value)

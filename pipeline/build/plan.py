@@ -17,6 +17,7 @@ from pipeline.families.selection import HIERARCHY, select_families, select_split
 from pipeline.lake.store import DEFAULT_KEEP
 from pipeline.read.csv_reader import check_header
 from pipeline.read.files import SourceFile
+from pipeline.read.redact import redact_text
 from pipeline.read.sources import Source
 
 
@@ -86,7 +87,7 @@ def plan_build(source: Source, options: BuildOptions) -> Plan:
                     data = opened.read_all()
                     planned.md5 = opened.finish()
             except (OSError, EOFError, pa.ArrowInvalid) as exc:
-                raise InputFormatError(f"{found.name}: cannot be read: {exc}") from exc
+                raise InputFormatError(f"{found.name}: cannot be read: {redact_text(str(exc))}") from exc
             planned.hierarchy = parse_hierarchy(found.name, data)
         plan.files.append(planned)
     return plan

@@ -7,18 +7,23 @@ record and so does its ETag (remote sources that publish one) or else its md5
 published release, so sharing files is safe), its report and its rejects are
 carried over, and the manifest marks it ``reused_from``.
 The rule is conservative: a different oilake version, a changed table schema,
-or a changed overlap partner means the file is ingested again.
+or a changed overlap partner means the file is ingested again; so does a
+published output that is no longer intact (unreadable Parquet footer, or a row
+count other than the manifest's record): a note names it, and it is never lent.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+
+import pyarrow as pa
 
 from pipeline.build.plan import Plan
 from pipeline.core.contract import FileReport
 from pipeline.core.errors import LakeError
 from pipeline.core.official import SPLITS
+from pipeline.core.progress import log
 from pipeline.core.schema import all_schemas, table_schema
 from pipeline.families.overlaps import OVERLAPS
 from pipeline.families.selection import family_table
@@ -39,9 +44,28 @@ class Previous:
     release_id: str
     reports: dict[str, FileReport]  # by official file name
     schemas: dict[str, str]
+    rows: dict[str, int] = field(default_factory=dict)  # the manifest's record: rows of each file, by path
 
     def report_for(self, file: SourceFile) -> FileReport | None:
         return self.reports.get(file.official.name)
+
+    def intact(self, relative: str) -> bool:
+        """True when the published ``relative`` still reads as Parquet with the rows the manifest records.
+
+        A damaged file (bytes overwritten, truncated) is never lent to a new release: a note names it,
+        and the source file it came from is read again.
+        """
+        expected = self.rows.get(relative)
+        try:
+            found = self.store.parquet(self.release_id, relative).metadata.num_rows
+        except (OSError, pa.ArrowException) as exc:
+            problem = f"unreadable Parquet ({exc})"
+        else:
+            if expected is not None and found == expected:
+                return True
+            problem = f"{found} rows, the manifest records {expected}"
+        log(f"note  {relative} of release {self.release_id} is damaged: {problem}; it is not reused")
+        return False
 
 
 def official_name(found: str) -> str:
@@ -63,7 +87,8 @@ def load_previous(store: Store) -> Previous | None:
     if manifest.tool.version != tool_version():
         return None
     reports = {official_name(report.file): report for report in manifest.sources}
-    return Previous(store=store, release_id=release_id, reports=reports, schemas=manifest.schemas)
+    rows = {f.path: f.rows for entry in manifest.tables.values() for f in entry.files}
+    return Previous(store=store, release_id=release_id, reports=reports, schemas=manifest.schemas, rows=rows)
 
 
 def unchanged(previous: Previous, source: Source, file: SourceFile, table: str) -> FileReport | None:
@@ -74,6 +99,8 @@ def unchanged(previous: Previous, source: Source, file: SourceFile, table: str) 
     if previous.schemas.get(table) != table_schema(table).fingerprint:
         return None
     if before.output is not None and not previous.store.has_file(previous.release_id, before.output):
+        return None
+    if before.output is not None and before.split is not None and not previous.intact(before.output):
         return None
     if file.etag and before.etag:
         return before if file.etag == before.etag else None
@@ -125,6 +152,8 @@ def reusable_files(source: Source, plan: Plan, previous: Previous | None) -> dic
     """
     if previous is None:
         return {}
+    if not all(previous.intact(path) for path in previous.store.files(previous.release_id, "rejects")):
+        return {}  # the reused files' rejects could not be carried over
     found = {}
     for planned in plan.files:
         table = family_table(planned.file.official.family)
@@ -134,7 +163,11 @@ def reusable_files(source: Source, plan: Plan, previous: Previous | None) -> dic
     small = [p for p in plan.files if p.file.official.split is None]
     previous_small = {name for name, r in previous.reports.items() if r.split is None}
     planned_small = {p.file.official.name for p in small}
-    if any(id(p) not in found for p in small) or planned_small != previous_small:
+    if (
+        any(id(p) not in found for p in small)
+        or planned_small != previous_small
+        or not all(previous.intact(path) for path in unpartitioned_outputs(previous))
+    ):
         for planned in small:
             found.pop(id(planned), None)
     by_family = {(p.file.official.family, p.file.official.split): p for p in plan.files}

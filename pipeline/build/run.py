@@ -53,7 +53,7 @@ def build_lake(options: BuildOptions) -> BuildResult:
         split = f" ({skipped.split})" if skipped.split else ""
         log(f"skip  {skipped.family}{split}: {skipped.file} not in the source")
     if not plan.files:
-        raise OilakeError(f"no official Open Images file found in {options.source!r} for this selection")
+        raise OilakeError(f"no official Open Images file found in {source.display_uri!r} for this selection")
     with store.lock("build"):
         return _build_release(store, source, plan, options)
 
@@ -61,7 +61,7 @@ def build_lake(options: BuildOptions) -> BuildResult:
 def _build_release(store: Store, source: Source, plan: Plan, options: BuildOptions) -> BuildResult:
     for leftover in store.clean_leftovers():
         log(f"clean {leftover} (left by a build that did not finish)")
-    previous = None if options.full else load_previous(store)
+    previous = None if options.full else _previous(store)
     release_id, staging = store.new_release(options.work)
     try:
         manifest = _build_into(staging, source, plan, options, release_id, previous)
@@ -70,6 +70,7 @@ def _build_release(store: Store, source: Source, plan: Plan, options: BuildOptio
     finally:
         store.cleanup(staging)
     try:
+        pause_point("promoted")
         con = store.connect(release_id)
         try:
             check_catalog(con, manifest)
@@ -78,14 +79,45 @@ def _build_release(store: Store, source: Source, plan: Plan, options: BuildOptio
     except BaseException:
         store.remove(release_id)
         raise
-    pause_point("released")
-    store.publish(release_id)
+    try:
+        pause_point("released")
+        store.publish(release_id)
+    except BaseException:
+        _drop_unpublished(store, release_id)
+        raise
     pause_point("published")
-    pruned = store.prune(options.keep)
+    # The release is live: nothing from here on may fail the build.
+    try:
+        pruned = store.prune(options.keep)
+    except (OSError, OilakeError) as exc:
+        log(f"note  release {release_id} is published, but pruning old releases failed: {exc}; the next build prunes")
+        pruned = []
     for removed in pruned:
         log(f"prune release {removed} (--keep {options.keep})")
+    pause_point("pruned")
     log(f"publish release {release_id}" + (f" at {store.url}" if store.filesystem is not None else ""))
     return BuildResult(store.url, release_id, manifest, pruned)
+
+
+def _drop_unpublished(store: Store, release_id: str) -> None:
+    """After a failed publish: delete the release unless the swap did happen (best effort; else the next build)."""
+    try:
+        if store.current_id() != release_id:
+            store.remove(release_id)
+    except (OSError, OilakeError) as exc:
+        log(f"note  release {release_id} was not published and could not be removed: {exc}; the next build removes it")
+
+
+def _previous(store: Store) -> Previous | None:
+    """The current release as a donor of outputs; with a damaged manifest, none (a note says so)."""
+    current = store.current_id()
+    if current is not None:
+        try:
+            store.manifest(current)
+        except OilakeError as exc:
+            log(f"note  {exc}; no output of release {current} is reused: every file is read again")
+            return None
+    return load_previous(store)
 
 
 def _build_into(
@@ -131,6 +163,7 @@ def _build_into(
         write_class_graph(staging, hierarchy, classes)
     remove_overlaps(staging, [r for r in draft.files if not r.reused_from], draft.files)
     started = time.monotonic()
+    pause_point("marts")
     marts = materialize_marts(staging)
     counts = ", ".join(f"{name} {rows:,}" for name, rows in marts.items())
     log(f"marts {counts} rows ({time.monotonic() - started:.1f}s)")

@@ -9,11 +9,13 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
+from pipeline.core.contract import Manifest
 from pipeline.core.layout import partition_fields, table_files, view_pattern
 from pipeline.core.schema import TableSchema, all_schemas
 from pipeline.resources import sql_dir
 
 CATALOG = "lake.duckdb"
+MANIFEST = "_manifest.json"  # pipeline.lake.manifest.MANIFEST (the catalog sits below the lake layer)
 LIVE = "_live"  # suffix of the view that computes a mart from the lake tables
 
 
@@ -48,35 +50,61 @@ def _quote(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def view_sql(schema: TableSchema, root: Path | str, has_files: bool | None = None) -> str | None:
-    """``create view`` over the table's Parquet files under ``root`` (a folder or a URL), or None when it has none."""
-    if has_files is None:
-        has_files = bool(table_files(Path(root), schema.table))
-    if not has_files:
-        return None
-    files = _quote(f"{str(root).rstrip('/')}/{view_pattern(schema)}")
+def view_sql(
+    schema: TableSchema, root: Path | str, has_files: bool | None = None, files: list[str] | None = None
+) -> str | None:
+    """``create view`` over the table's Parquet files under ``root`` (a folder or a URL), or None when it has none.
+
+    ``files`` (paths relative to ``root``, as a manifest records them) makes the view read exactly
+    those files: a missing one is an error when queried, an extra one in the folder is never read.
+    Without it the view globs the table's folder (the build's own staging folder, which only oilake writes).
+    """
+    base = str(root).rstrip("/")
+    if files is not None:
+        if not files:
+            return None
+        source = "[" + ", ".join(_quote(f"{base}/{path}") for path in files) + "]"
+    else:
+        if has_files is None:
+            has_files = bool(table_files(Path(root), schema.table))
+        if not has_files:
+            return None
+        source = _quote(f"{base}/{view_pattern(schema)}")
     if schema.partition_by:
         types = ", ".join(f"'{key}': varchar" for key in schema.partition_by)
         return (
-            f"create view {schema.table} as select * from read_parquet({files}, "
+            f"create view {schema.table} as select * from read_parquet({source}, "
             f"hive_partitioning = true, hive_types = {{{types}}})"
         )
-    return f"create view {schema.table} as select * from read_parquet({files})"
+    return f"create view {schema.table} as select * from read_parquet({source})"
 
 
-def write_catalog(root: Path, data_root: Path | None = None) -> Path:
-    """Write ``root/lake.duckdb`` (atomically) with views over ``data_root`` (default ``root``)."""
+def manifest_files(manifest: Manifest) -> dict[str, list[str]]:
+    """Each table's files as the manifest records them (relative to the release)."""
+    return {name: [f.path for f in entry.files] for name, entry in manifest.tables.items()}
+
+
+def write_catalog(root: Path, data_root: Path | None = None, manifest: Manifest | None = None) -> Path:
+    """Write ``root/lake.duckdb`` (atomically) with views over the files the release's manifest lists.
+
+    ``data_root`` (default ``root``) is the release folder; ``manifest`` defaults to its ``_manifest.json``.
+    """
     data_root = (data_root or root).resolve()
-    return _write(root / CATALOG, lambda schema: view_sql(schema, data_root))
+    if manifest is None:
+        where = data_root / MANIFEST
+        manifest = Manifest.from_text(where.read_text(encoding="utf-8"), str(where))
+    files = manifest_files(manifest)
+    return _write(root / CATALOG, lambda schema: view_sql(schema, data_root, files=files.get(schema.table, [])))
 
 
-def write_remote_catalog(target: Path, base_url: str, filesystem: object, tables: set[str]) -> Path:
+def write_remote_catalog(target: Path, base_url: str, filesystem: object, manifest: Manifest) -> Path:
     """Write a catalog at ``target`` whose views read ``base_url`` (object storage) through ``filesystem``.
 
-    ``tables`` are the tables that have files. Readers register the same fsspec filesystem on
+    The views read the files ``manifest`` lists. Readers register the same fsspec filesystem on
     their connection (``pipeline.query.api.open_lake`` does) before querying.
     """
-    return _write(target, lambda schema: view_sql(schema, base_url, schema.table in tables), filesystem)
+    files = manifest_files(manifest)
+    return _write(target, lambda schema: view_sql(schema, base_url, files=files.get(schema.table, [])), filesystem)
 
 
 def _write(target: Path, view_for: Callable[[TableSchema], str | None], filesystem: object = None) -> Path:

@@ -28,9 +28,9 @@ _INTERRUPTED_HINT = "run the command again: a build publishes nothing half-done,
 
 
 def fail(message: str, hint: str) -> None:
-    """Print ``error:`` and ``hint:`` on stderr."""
-    click.echo(f"error: {message}", err=True)
-    click.echo(f"hint: {hint}", err=True)
+    """Print ``error:`` and ``hint:`` on stderr, every URL in them redacted (the one place messages are shown)."""
+    click.echo(f"error: {redact_text(message)}", err=True)
+    click.echo(f"hint: {redact_text(hint)}", err=True)
 
 
 @contextmanager

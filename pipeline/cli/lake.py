@@ -85,5 +85,7 @@ def catalog_command(lake: str) -> None:
             hint="rebuild the object-store lake (an unchanged source reuses every file), or copy it to a folder",
         )
     store = LocalStore(Path(lake).resolve())
-    release = store.release_path(store.require_current())
+    release_id = store.require_current()
+    store.require_release(release_id)
+    release = store.release_path(release_id)
     click.echo(f"wrote {write_catalog(release)}", err=True)

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import click
 
 from pipeline.cli.options import examples, lake_option, lake_storage_option, output_option
-from pipeline.core.errors import QueryError
+from pipeline.core.errors import OilakeError, QueryError
 
 if TYPE_CHECKING:
     import polars as pl
@@ -36,16 +36,20 @@ if TYPE_CHECKING:
     help="Output format. Default: table on a terminal, csv otherwise. json is one object per line.",
 )  # fmt: skip
 @output_option()
+@click.option(
+    "--allow-file-access", is_flag=True,
+    help="Let SQL read and write files other than the lake's (copy … to, read_csv, attach). Off by default.",
+)  # fmt: skip
 def sql_command(
     query: str | None, lake: str, lake_storage_options: dict[str, str] | None, output_format: str | None,
-    output: Path | None,
+    output: Path | None, allow_file_access: bool,
 ) -> None:  # fmt: skip
     """Run QUERY on the lake's catalog; without QUERY, an interactive SQL shell."""
     import duckdb
 
     from pipeline.query.api import open_lake
 
-    with open_lake(lake, lake_storage_options) as opened:
+    with open_lake(lake, lake_storage_options, file_access=allow_file_access) as opened:
         if query is None:
             _shell(opened)
             return
@@ -83,6 +87,7 @@ def image_list_command(
     from pipeline.query.api import open_lake
 
     names = [c.strip() for c in classes.split(",") if c.strip()]
+    _check_output(output)  # before the query: fail fast
     with open_lake(lake, lake_storage_options) as opened:
         try:
             lines = opened.image_list(names, include_descendants, split, min_boxes, where)
@@ -104,6 +109,7 @@ def _write_frame(frame: pl.DataFrame, fmt: str, output: Path | None) -> None:
             text = f"{frame}\n"
         _emit(text.encode(), output)
     elif fmt == "csv":
+        _check_flat(frame)
         _emit(frame.write_csv().encode(), output)
     elif fmt == "json":
         _emit(frame.write_ndjson().encode(), output)
@@ -113,7 +119,27 @@ def _write_frame(frame: pl.DataFrame, fmt: str, output: Path | None) -> None:
         _emit(buffer.getvalue(), output)
 
 
+def _check_flat(frame: pl.DataFrame) -> None:
+    """CSV holds flat values only: name the nested columns (lists, structs) and the formats that hold them."""
+    nested = [name for name, dtype in frame.schema.items() if dtype.is_nested()]
+    if nested:
+        raise QueryError(
+            f"column(s) {', '.join(nested)} hold nested values (lists or structs), which CSV cannot hold",
+            hint="use --format json or --format parquet, or turn the column into text in the query, "
+            "e.g. `select to_json(clicks) as clicks from masks`",
+        )
+
+
+def _check_output(output: Path | None) -> None:
+    if output is not None and not output.parent.is_dir():
+        raise QueryError(
+            f"--output {output}: the folder {output.parent} does not exist",
+            hint=f"make the folder first (mkdir -p {output.parent}), or choose another --output",
+        )
+
+
 def _emit(data: bytes, output: Path | None) -> None:
+    _check_output(output)
     if output is None:
         sys.stdout.buffer.write(data)
         sys.stdout.buffer.flush()
@@ -149,3 +175,5 @@ def _shell(lake: Lake) -> None:
             _write_frame(lake.sql(statement), "table", None)
         except duckdb.Error as exc:
             click.echo(f"error: {str(exc).strip()}", err=True)
+        except OilakeError as exc:
+            click.echo(f"error: {exc}\nhint: {exc.hint}", err=True)

@@ -138,6 +138,9 @@ def build_command(
         if rows:
             click.echo(f"{name}\t{rows}")
     if is_remote(lake):
-        click.echo(f"lake ready: {lake} (query it with `oilake sql --lake {lake}` or pipeline.open_lake)", err=True)
+        from pipeline.read.redact import redact
+
+        shown = redact(lake)
+        click.echo(f"lake ready: {shown} (query it with `oilake sql --lake {shown}` or pipeline.open_lake)", err=True)
     else:
         click.echo(f"lake ready: {Path(lake).resolve()} (open {Path(lake) / 'lake.duckdb'} with DuckDB)", err=True)

@@ -1,8 +1,9 @@
 """The lake's typed contract: manifest, file report, table entry, release, history, pointer and build result.
 
-Pure data, no I/O. Each type reads and writes the JSON the lake stores (``_manifest.json``,
-``_history.jsonl``, ``_current.json``) with ``from_json``/``to_json``; ``to_json(from_json(d)) == d``
-for every document this version writes, so lakes built before these types existed still read.
+Pure data, no I/O (but a note on stderr for a skipped history line). Each type reads and writes
+the JSON the lake stores (``_manifest.json``, ``_history.jsonl``, ``_current.json``) with
+``from_json``/``to_json``; ``to_json(from_json(d)) == d`` for every document this version writes,
+so lakes built before these types existed still read.
 Nothing outside this module parses a manifest dict.
 """
 
@@ -13,6 +14,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from pipeline.core.errors import LakeError
+from pipeline.core.progress import log
 
 FORMAT = 2  # the manifest format this version writes and reads
 Json = dict[str, Any]
@@ -279,15 +281,27 @@ class HistoryEvent:
         return cls(str(entry["event"]), str(entry["release"]), str(entry["at"]), entry.get("host"), entry.get("pid"))
 
 
+def history_line(line: str) -> HistoryEvent | None:
+    """The event of one ``_history.jsonl`` line; None for a blank or damaged line."""
+    try:
+        return HistoryEvent.from_json(json.loads(line)) if line.strip() else None
+    except (ValueError, ManifestError):
+        return None
+
+
 def history_from_text(text: str, where: str = "history") -> list[HistoryEvent]:
-    """The events of a ``_history.jsonl`` text, oldest first."""
+    """The events of a ``_history.jsonl`` text, oldest first; a damaged line is skipped with a note.
+
+    Writers append whole lines, so a damaged line is normally the last one, torn by a write
+    that did not finish; it never blocks the lake.
+    """
     events = []
     for number, line in enumerate(text.splitlines(), 1):
-        if line.strip():
-            try:
-                events.append(HistoryEvent.from_json(json.loads(line)))
-            except ValueError as exc:
-                raise ManifestError(f"{where}: line {number}: not JSON: {exc}") from exc
+        event = history_line(line)
+        if event is not None:
+            events.append(event)
+        elif line.strip():
+            log(f"note  {where}: line {number} is damaged (a write that did not finish?); skipped: {line[:80]!r}")
     return events
 
 

@@ -34,12 +34,12 @@ class HeaderError(SourceError):
 
     hint = "the file is not in the official format for its name; check that it is the right file"
 
-    def __init__(self, file: str, expected: list[list[str]], found: list[str] | None) -> None:
+    def __init__(self, file: str, expected: list[list[str]], found: list[str] | str | None) -> None:
         self.file = file
         self.expected = expected
         self.found = found
         wanted = "\n        or: ".join(",".join(h) for h in expected)
-        got = "an empty file" if found is None else ",".join(found)
+        got = "an empty file" if found is None else found if isinstance(found, str) else ",".join(found)
         super().__init__(f"{file}: line 1: wrong header.\n  expected: {wanted}\n  found:    {got}")
 
 

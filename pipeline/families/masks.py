@@ -48,6 +48,24 @@ def check_clicks(column: str) -> f.Check:
     return f.Check(bad, reason)
 
 
+def check_click_values(column: str) -> f.Check:
+    """Both coordinates of every click are finite float32 numbers (``1e39`` is not); run after ``check_clicks``."""
+    items = pl.col(column).str.split(";")
+    parts = pl.element().str.split(" ")
+    bad_items = items.list.eval(
+        f.bad_float32(parts.list.get(0, null_on_oob=True)) | f.bad_float32(parts.list.get(1, null_on_oob=True))
+    )
+    bad = (pl.col(column) != "") & bad_items.list.any()
+    first = bad_items.list.arg_max()
+    reason = pl.format(
+        f"{column}: click {{}} of {{}}: expected finite numbers x and y (within float32's range), found '{{}}'",
+        first + 1,
+        items.list.len(),
+        items.list.get(first, null_on_oob=True),
+    )
+    return f.Check(bad, reason)
+
+
 def transform(df: pl.LazyFrame, explain: bool = False) -> pl.LazyFrame:
     checks = [
         f.check_not_empty("MaskPath"),
@@ -57,6 +75,7 @@ def transform(df: pl.LazyFrame, explain: bool = False) -> pl.LazyFrame:
         *f.check_box(*COORDS),
         f.check_in_unit("PredictedIoU", nullable=True),
         check_clicks("Clicks"),
+        check_click_values("Clicks"),
     ]
     return df.select(
         *f.image_id_columns("ImageID"),

@@ -32,6 +32,10 @@ REQUIRED = {
 }
 
 
+TIMED_VALUES = f.Nested("timed_caption", depth=1, numbers=("start_time", "end_time"), strings=("utterance",))
+TRACE_VALUES = f.Nested("traces", depth=2, numbers=("x", "y", "t"))
+
+
 def check_line(value: object) -> str | None:
     """Why one decoded JSON line is not a narrative, or None."""
     if not isinstance(value, dict):
@@ -44,7 +48,7 @@ def check_line(value: object) -> str | None:
     extra = sorted(set(value) - set(REQUIRED))
     if extra:
         return f"unexpected key(s): {', '.join(extra)}"
-    return None
+    return f.nested_reason(TIMED_VALUES, value["timed_caption"]) or f.nested_reason(TRACE_VALUES, value["traces"])
 
 
 def _not_null(name: str) -> f.Check:
@@ -55,6 +59,8 @@ def transform(df: pl.LazyFrame, explain: bool = False) -> pl.LazyFrame:
     checks = [
         *(_not_null(c) for c in REQUIRED),
         f.check_image_id("image_id"),
+        f.check_nested(TIMED_VALUES),
+        f.check_nested(TRACE_VALUES),
     ]
     return df.select(
         *f.image_id_columns("image_id"),

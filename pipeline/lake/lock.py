@@ -15,7 +15,7 @@ import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from pipeline.core.errors import LakeError
@@ -32,13 +32,36 @@ class Holder:
     host: str
     started: str
     command: str = ""
+    expires: str = ""  # object-store locks only: after this time the lock may be taken over
 
     @classmethod
-    def me(cls, command: str) -> Holder:
-        return cls(os.getpid(), socket.gethostname(), datetime.now(UTC).isoformat(timespec="seconds"), command)
+    def me(cls, command: str, ttl: float | None = None) -> Holder:
+        started = datetime.now(UTC)
+        expires = "" if ttl is None else (started + timedelta(seconds=ttl)).isoformat(timespec="seconds")
+        return cls(os.getpid(), socket.gethostname(), started.isoformat(timespec="seconds"), command, expires)
 
     def describe(self) -> str:
-        return f"pid {self.pid} on {self.host}, started {self.started}" + (f" ({self.command})" if self.command else "")
+        text = f"pid {self.pid} on {self.host}, started {self.started}" + (f" ({self.command})" if self.command else "")
+        return text + (f", lock expires {self.expires}" if self.expires else "")
+
+    def expired(self) -> bool:
+        """True when the record names an expiry that has passed (a record without one never expires)."""
+        try:
+            return bool(self.expires) and datetime.fromisoformat(self.expires) <= datetime.now(UTC)
+        except ValueError:
+            return False
+
+    def dead_here(self) -> bool:
+        """True when the holder ran on this host and its process no longer exists."""
+        if self.host != socket.gethostname() or self.pid <= 0:
+            return False
+        try:
+            os.kill(self.pid, 0)
+        except ProcessLookupError:
+            return True
+        except OSError:
+            return False  # it exists (EPERM: another user's process)
+        return False
 
 
 class LakeLockedError(LakeError):
@@ -78,16 +101,59 @@ def read_holder(text: str) -> Holder | None:
         return Holder(pid=-1, host="?", started="?", command=f"unreadable lock record {text[:80]!r}")
 
 
-@contextmanager
-def lake_lock(root: Path, command: str) -> Iterator[Lock]:
-    """Hold the lake's write lock for the ``with`` block; fail fast when someone else holds it."""
-    path = root / LOCK
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+def _same_file(path: Path, fd: int) -> bool:
+    """True when ``path`` still names the file open as ``fd`` (a lock file can be removed and made again)."""
     try:
+        named = os.stat(path)
+    except FileNotFoundError:
+        return False
+    held = os.fstat(fd)
+    return (named.st_dev, named.st_ino) == (held.st_dev, held.st_ino)
+
+
+def _locked_fd(root: Path, create_root: bool) -> int:
+    """An fd of ``LAKE/.lock`` holding its exclusive ``flock``, the file still named by that path.
+
+    A failed first build removes the lock file it created (while holding it), so a process that
+    opened that file earlier may get its ``flock`` once it is released: it then sees the path names
+    another file (or none) and tries again on the file the path names now.
+    """
+    path = root / LOCK
+    for _ in range(100):
+        if create_root:
+            root.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except FileNotFoundError:
+            if create_root:
+                continue  # the folder was removed under us: make it again
+            raise
+        except IsADirectoryError:
+            raise LakeError(
+                f"{path} is a folder, where the lake's lock file belongs",
+                hint=f"remove that folder (oilake never makes it; check nothing of yours is in it): rmdir {path}",
+            ) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise LakeLockedError(root, _read_holder(fd)) from None
+            holder = _read_holder(fd)
+            os.close(fd)
+            raise LakeLockedError(root, holder) from None
+        except BaseException:
+            os.close(fd)
+            raise
+        if _same_file(path, fd):
+            return fd
+        os.close(fd)  # a removed lock file: its flock means nothing any more
+    raise LakeError(f"{path}: the lock file keeps being replaced; another process is removing it")
+
+
+@contextmanager
+def lake_lock(root: Path, command: str, create_root: bool = False) -> Iterator[Lock]:
+    """Hold the lake's write lock for the ``with`` block; fail fast when someone else holds it."""
+    path = root / LOCK
+    fd = _locked_fd(root, create_root)
+    try:
         stale = _read_holder(fd)
         if stale is not None:
             log(f"lock  taking over the lock of a build that died: {stale.describe()}")

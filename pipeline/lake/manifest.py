@@ -11,7 +11,16 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from pipeline.core.contract import FileReport, Manifest, Skipped, TableEntry, TableFile, Tool, UnknownMids
+from pipeline.core.contract import (
+    FileReport,
+    Manifest,
+    ManifestError,
+    Skipped,
+    TableEntry,
+    TableFile,
+    Tool,
+    UnknownMids,
+)
 from pipeline.core.errors import LakeError
 from pipeline.core.layout import table_files
 from pipeline.core.schema import all_schemas
@@ -91,4 +100,11 @@ def read_manifest(release: Path) -> Manifest:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise LakeError(f"{path}: cannot be read: {exc.strerror or exc}") from exc
-    return Manifest.from_text(text, str(path))
+    try:
+        return Manifest.from_text(text, str(path))
+    except ManifestError as exc:
+        raise ManifestError(
+            str(exc),
+            hint=f"{path} is damaged or from another oilake version: `oilake rollback` to a release whose "
+            "manifest is intact, or build again (a release with a damaged manifest is never reused)",
+        ) from exc

@@ -14,13 +14,16 @@ upload leaves an unpublished prefix that the next build deletes.
       releases/<id>/…      tables, _manifest.json, lake.duckdb (views over s3://…/releases/<id>/…)
       _current.json        {"release": id, "catalog": "releases/<id>/lake.duckdb", …}
       _history.jsonl       every publish and rollback, oldest first
-      _lock.json           the writer lock: created only if absent (S3 conditional write), deleted after
+      _lock.json           the writer lock: holder and expiry, created only if absent (S3 conditional write)
+
+The pointer is replaced by compare-and-swap (``If-Match`` on the ETag read under the lock).
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import os
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -40,21 +43,37 @@ from pipeline.core.progress import log
 from pipeline.lake.lock import Holder, LakeLockedError, Lock, read_holder
 from pipeline.lake.manifest import MANIFEST, now
 from pipeline.lake.store import HISTORY, RELEASES, Store, StoreCapabilityError, new_release_id
+from pipeline.read.redact import redact, redact_text
 
 POINTER = "_current.json"
 LOCK_OBJECT = "_lock.json"
 CONDITIONAL_WRITES = ("s3", "s3a")  # protocols whose fsspec driver creates an object only if absent, atomically
+LOCK_TTL = 3600.0  # seconds a lock object is held before another build may take it over (OILAKE_LOCK_TTL)
+_UNREAD = object()  # no pointer ETag read yet (outside the lock)
+
+
+class PointerMovedError(LakeError):
+    """Another writer published while this one built: the compare-and-swap of ``_current.json`` failed."""
+
+    hint = "run the command again: it builds on the release that is current now"
+
+
+def _lock_ttl() -> float:
+    try:
+        return float(os.environ.get("OILAKE_LOCK_TTL", LOCK_TTL))
+    except ValueError:
+        return LOCK_TTL
 
 
 class ObjectStore(Store):
     """A lake under an object-store prefix: pointer object, history, releases, conditional-write lock."""
 
     def __init__(self, url: str, storage_options: dict[str, Any] | None = None) -> None:
-        self.url = url.rstrip("/")
+        self.url = redact(url.rstrip("/"))  # for messages, logs and results; the raw URL only opens the store
         try:
-            self.fs, root = fsspec.core.url_to_fs(self.url, **(storage_options or {}))
+            self.fs, root = fsspec.core.url_to_fs(url.rstrip("/"), **(storage_options or {}))
         except (ValueError, ImportError) as exc:
-            raise LakeError(f"cannot open lake {url!r}: {exc}") from exc
+            raise LakeError(f"cannot open lake {self.url!r}: {redact_text(str(exc))}") from exc
         self.filesystem = self.fs
         self.root = root.rstrip("/")
         self.fs.invalidate_cache()  # fsspec shares instances: forget listings another operation made
@@ -63,6 +82,7 @@ class ObjectStore(Store):
         self.cache = Path(tempfile.gettempdir()) / "oilake-catalogs" / self.root.replace("/", "_")
         self._work: Path | None = None
         self._lent: dict[str, str] = {}  # relative path in the new release -> the release it is copied from
+        self._seen: str | object | None = _UNREAD  # the pointer's ETag read under the lock (None: no pointer)
 
     def path(self, *parts: str) -> str:
         return "/".join([self.root, *parts])
@@ -144,35 +164,108 @@ class ObjectStore(Store):
 
     @contextlib.contextmanager
     def lock(self, command: str) -> Iterator[Lock]:
-        """``_lock.json``, written only if absent (S3 ``If-None-Match: *``), deleted on the way out."""
+        """``_lock.json``, written only if absent (S3 ``If-None-Match: *``), deleted on the way out.
+
+        The record names its holder and an expiry (``OILAKE_LOCK_TTL`` seconds, default an hour).
+        A lock whose holder is known dead (same host, no such process) or whose expiry has passed
+        is taken over: deleted only if it is still the object read (``If-Match`` on its ETag), then
+        created again only if absent, so of two processes taking it over at most one gets it. The
+        pointer's ETag is read under the lock; ``publish`` replaces the pointer only if it is
+        unchanged, so even a build whose expired lock was taken over cannot publish over another.
+        """
         if self.protocol not in CONDITIONAL_WRITES:
             raise StoreCapabilityError(
                 f"{self.url}: {self.protocol}:// offers no conditional write to oilake, so two writers could not be "
                 "kept apart; building, rolling back or pruning this lake needs a writer lock",
                 hint="use an s3:// lake (S3 and S3-compatible stores with conditional writes), or a local folder",
             )
-        holder = Holder.me(command)
-        path = self.path(LOCK_OBJECT)
+        holder = Holder.me(command, ttl=_lock_ttl())
+        body = (json.dumps(asdict(holder)) + "\n").encode()
+        stale = None
         try:
-            self.fs.pipe_file(path, (json.dumps(asdict(holder)) + "\n").encode(), mode="create")
+            etag = self._create(LOCK_OBJECT, body)
         except FileExistsError:
-            raise self._locked() from None
+            stale = self._take_over()
+            try:
+                etag = self._create(LOCK_OBJECT, body)
+            except FileExistsError:
+                raise self._locked() from None
         try:
-            yield Lock(f"{self.url}/{LOCK_OBJECT}", holder)
+            self._seen = self._etag(POINTER)
+            yield Lock(f"{self.url}/{LOCK_OBJECT}", holder, stale)
         finally:
-            with contextlib.suppress(FileNotFoundError):
-                self.fs.rm_file(path)
+            self._seen = _UNREAD
+            with contextlib.suppress(FileNotFoundError, OSError):
+                self._delete(LOCK_OBJECT, etag)  # only our own record: a lock taken over stays its new holder's
 
-    def _locked(self) -> LakeLockedError:
+    def _take_over(self) -> Holder:
+        """Delete the lock object when its holder is dead or its expiry passed; else ``LakeLockedError``."""
+        etag = self._etag(LOCK_OBJECT)
+        if etag is None:
+            return Holder(pid=-1, host="?", started="?", command="a lock released meanwhile")
         try:
-            holder = read_holder(self.fs.cat_file(self.path(LOCK_OBJECT)).decode("utf-8", "replace"))
+            text = self.fs.cat_file(self.path(LOCK_OBJECT)).decode("utf-8", "replace")
         except FileNotFoundError:
-            holder = None
+            return Holder(pid=-1, host="?", started="?", command="a lock released meanwhile")
+        holder = read_holder(text)
+        if holder is None or not (holder.dead_here() or holder.expired()):
+            raise self._locked(holder)
+        why = "its process is gone" if holder.dead_here() else f"it expired at {holder.expires}"
+        try:
+            self._delete(LOCK_OBJECT, etag)
+        except FileNotFoundError:
+            pass  # released (or taken over and released) meanwhile: try to create it
+        except OSError:
+            raise self._locked() from None  # another process took it over first
+        log(f"lock  taking over the lock of {holder.describe()}: {why}")
+        return holder
+
+    def _locked(self, holder: Holder | None = None) -> LakeLockedError:
+        if holder is None:
+            try:
+                holder = read_holder(self.fs.cat_file(self.path(LOCK_OBJECT)).decode("utf-8", "replace"))
+            except FileNotFoundError:
+                holder = None
         return LakeLockedError(
             self.url, holder,
-            note="; an object store cannot tell whether that process is still running",
-            hint=f"wait for that build to finish; if it died, delete {self.url}/{LOCK_OBJECT} and run again",
+            note="; an object store cannot tell whether that process is still running on another host, "
+            "so the lock is taken over only once it expires",
+            hint=f"wait for that build to finish; if it died, delete {self.url}/{LOCK_OBJECT} and run again "
+            "(or wait until the lock expires)",
         )  # fmt: skip
+
+    # -- conditional requests (S3: If-Match / If-None-Match) -------------------------------
+
+    def _bucket_key(self, name: str) -> tuple[str, str]:
+        bucket, _, key = self.path(name).partition("/")
+        return bucket, key
+
+    def _etag(self, name: str) -> str | None:
+        """The ETag of an object at the lake root, or None when it does not exist."""
+        bucket, key = self._bucket_key(name)
+        try:
+            return str(self.fs.call_s3("head_object", Bucket=bucket, Key=key)["ETag"])
+        except FileNotFoundError:
+            return None
+
+    def _create(self, name: str, body: bytes) -> str:
+        """Write an object only if it does not exist (``FileExistsError`` else); returns its ETag."""
+        bucket, key = self._bucket_key(name)
+        out = self.fs.call_s3("put_object", Bucket=bucket, Key=key, Body=body, IfNoneMatch="*")
+        self.fs.invalidate_cache(self.path(name))
+        return str(out["ETag"])
+
+    def _replace(self, name: str, body: bytes, etag: str) -> str:
+        """Replace an object only if its ETag is still ``etag`` (``OSError`` else); returns the new ETag."""
+        bucket, key = self._bucket_key(name)
+        out = self.fs.call_s3("put_object", Bucket=bucket, Key=key, Body=body, IfMatch=etag)
+        self.fs.invalidate_cache(self.path(name))
+        return str(out["ETag"])
+
+    def _delete(self, name: str, etag: str) -> None:
+        bucket, key = self._bucket_key(name)
+        self.fs.call_s3("delete_object", Bucket=bucket, Key=key, IfMatch=etag)
+        self.fs.invalidate_cache(self.path(name))
 
     def check_writable(self) -> None:
         try:
@@ -234,8 +327,7 @@ class ObjectStore(Store):
             else:
                 self.fs.put_file(str(local), target)
         manifest = Manifest.from_text((staging / MANIFEST).read_text(encoding="utf-8"), str(staging / MANIFEST))
-        tables = {name for name, entry in manifest.tables.items() if entry.files}
-        catalog = write_remote_catalog(staging / CATALOG, f"{self.base}/{RELEASES}/{release_id}", self.fs, tables)
+        catalog = write_remote_catalog(staging / CATALOG, f"{self.base}/{RELEASES}/{release_id}", self.fs, manifest)
         self.fs.put_file(str(catalog), self.path(RELEASES, release_id, CATALOG))
         self.cache.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(catalog, self.cache / f"{release_id}-{CATALOG}")
@@ -246,16 +338,45 @@ class ObjectStore(Store):
             self._work = None
 
     def publish(self, release_id: str, event: str = "publish") -> None:
-        """Write the pointer object (the publishing step), then record it in the history."""
+        """Compare-and-swap the pointer object (the publishing step), then record it in the history.
+
+        The pointer is replaced only if it is still the object read when the lock was taken
+        (``If-Match`` on its ETag; ``If-None-Match: *`` for the first publish), so of two
+        writers that both think they hold the lake exactly one publishes; the other gets
+        ``PointerMovedError`` and its release stays unpublished. The history is rewritten after
+        the swap; a failure there is a note (the next publish records the current release).
+        """
         manifest = self.manifest(release_id)
         at = now()
         pointer = Pointer(
             release_id, f"{RELEASES}/{release_id}/{CATALOG}", f"{RELEASES}/{release_id}/{MANIFEST}", at,
             manifest.table_rows(),
         )  # fmt: skip
-        self.fs.pipe_file(self.path(POINTER), (json.dumps(pointer.to_json(), indent=2) + "\n").encode())
-        history = [*self.history(), HistoryEvent(event, release_id, at)]
-        self.fs.pipe_file(self.path(HISTORY), history_to_text(history).encode())
+        before = self.pointer()
+        expected = self._etag(POINTER) if self._seen is _UNREAD else self._seen
+        body = (json.dumps(pointer.to_json(), indent=2) + "\n").encode()
+        try:
+            if expected is None:
+                self._seen = self._create(POINTER, body)
+            else:
+                self._seen = self._replace(POINTER, body, str(expected))
+        except PermissionError:
+            raise
+        except OSError as exc:
+            if not isinstance(exc, FileExistsError | FileNotFoundError) and self._etag(POINTER) == expected:
+                raise  # not a conflict: the store failed
+            raise PointerMovedError(
+                f"{self.url}/{POINTER} changed while release {release_id} was being built (another writer "
+                f"published); release {release_id} was not published"
+            ) from exc
+        history = self.history()
+        if before is not None and (not history or history[-1].release != before.release):
+            history.append(HistoryEvent("publish", before.release, before.published))  # a record that was lost
+        history.append(HistoryEvent(event, release_id, at))
+        try:
+            self.fs.pipe_file(self.path(HISTORY), history_to_text(history).encode())
+        except OSError as exc:
+            log(f"note  release {release_id} is current, but {self.url}/{HISTORY} could not be written: {exc}")
 
     def remove(self, release_id: str) -> None:
         with contextlib.suppress(FileNotFoundError):

@@ -9,6 +9,7 @@ writers hold the store's lock. What a store cannot promise is raised as ``StoreC
 
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from contextlib import AbstractContextManager
@@ -25,6 +26,7 @@ from pipeline.core.errors import LakeError
 RELEASES = "releases"
 HISTORY = "_history.jsonl"
 DEFAULT_KEEP = 2
+RELEASE_ID = re.compile(r"\d{8}T\d{6}\.\d{6}Z(-\d+)?")  # what new_release_id makes
 
 
 class StoreCapabilityError(LakeError):
@@ -37,6 +39,11 @@ def is_remote(lake: str | Path) -> bool:
     """True for a lake URL such as ``s3://bucket/prefix`` (``file://`` counts as local)."""
     text = str(lake)
     return "://" in text and not text.startswith("file://")
+
+
+def is_release_id(name: str) -> bool:
+    """True for a name ``new_release_id`` could have made (a build removes nothing else)."""
+    return RELEASE_ID.fullmatch(name) is not None
 
 
 def new_release_id(taken: Callable[[str], bool]) -> str:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import pyarrow as pa
 
 from pipeline.catalog.views import CATALOG
 from pipeline.core.contract import FileReport, Manifest
@@ -78,7 +79,7 @@ def _check_tables(store: Store, release_id: str, manifest: Manifest, result: Ver
         for path in sorted(set(listed) & present):
             try:
                 parquet = store.parquet(release_id, path)
-            except OSError as exc:
+            except (OSError, pa.ArrowException) as exc:  # ArrowInvalid: not Parquet (bad magic, torn footer)
                 result.problems.append(f"{path}: unreadable Parquet: {exc}")
                 continue
             if parquet.metadata.num_rows != listed[path]:
@@ -97,7 +98,10 @@ def _check_reconciliation(store: Store, release_id: str, manifest: Manifest, res
                 f"{report.rows_rejected} + duplicate {report.rows_duplicate}"
             )
         if report.split is not None and report.output is not None and store.has_file(release_id, report.output):
-            rows = store.parquet(release_id, report.output).metadata.num_rows
+            try:
+                rows = store.parquet(release_id, report.output).metadata.num_rows
+            except (OSError, pa.ArrowException):
+                continue  # reported by _check_tables as unreadable
             if rows != report.rows_written:
                 result.problems.append(f"{report.output}: {rows} rows, but {report.file} wrote {report.rows_written}")
     rejected = sum(r.rows_rejected for r in reports)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import re
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
@@ -13,16 +15,70 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 
 from pipeline.catalog.views import CATALOG
-from pipeline.core.errors import LakeError
+from pipeline.core.errors import LakeError, QueryError
 from pipeline.core.layout import files_pattern, partition_fields, table_files
 from pipeline.core.schema import all_schemas
 from pipeline.lake.manifest import MANIFEST
 from pipeline.lake.store import open_store
 from pipeline.query.image_list import image_list
 from pipeline.query.labels import select_classes_on
+from pipeline.read.redact import redact, redact_text
 
 if TYPE_CHECKING:
     from fsspec import AbstractFileSystem
+
+# What a sealed connection runs: queries only (no COPY, EXPORT, ATTACH, INSTALL/LOAD, SET, CREATE, ...).
+READ_STATEMENTS = frozenset({duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN, duckdb.StatementType.PRAGMA})
+# The release files the catalog's views read (view_sql quotes each one).
+_VIEW_FILES = r"'((?:[^']|'')+?\.parquet)'"
+
+
+class FileAccessError(QueryError):
+    """A query on the lake tried to read or write a file other than the release's own, or to change settings."""
+
+    hint = (
+        "the SQL surfaces read the lake's tables only; to export, use `oilake sql --format … --output FILE`, "
+        "or pass --allow-file-access (open_lake(..., file_access=True)) to let SQL reach other files"
+    )
+
+
+class DamagedReleaseError(LakeError):
+    """A Parquet file the release's manifest lists is missing or unreadable."""
+
+    hint = "the release was changed after it was published: run `oilake verify --lake LAKE`, then rebuild"
+
+
+def seal(
+    con: duckdb.DuckDBPyConnection, filesystem: AbstractFileSystem | None = None
+) -> tuple[duckdb.DuckDBPyConnection, list[str]]:
+    """A connection on ``con``'s catalog (attached read-only) that can read only the files its views read.
+
+    External access is off (``allowed_paths`` = the views' files) and the configuration locked, so
+    ``copy … to``, ``read_csv('/etc/passwd')`` and ``attach`` fail; ``con`` is closed. The catalog is
+    attached to a fresh in-memory database so that the lock never reaches another connection to the file.
+    Returns the connection and the files it may read.
+    """
+    path = con.execute("select path from duckdb_databases() where database_name = current_database()").fetchall()
+    con.close()
+    sealed = duckdb.connect()
+    try:
+        if filesystem is not None:
+            sealed.register_filesystem(filesystem)
+        sealed.execute(f"attach {_quote(str(path[0][0]))} as lake (read_only)")
+        sealed.execute("use lake")
+        views = sealed.execute("select sql from duckdb_views() where database_name = 'lake' and not internal")
+        files = sorted({m.replace("''", "'") for (sql,) in views.fetchall() for m in re.findall(_VIEW_FILES, sql)})
+        sealed.execute("set allowed_paths = ?", [files])
+        sealed.execute("set enable_external_access = false")
+        sealed.execute("set lock_configuration = true")
+    except BaseException:
+        sealed.close()
+        raise
+    return sealed, files
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
 
 
 class Lake:
@@ -39,11 +95,13 @@ class Lake:
         release: Path | str,
         con: duckdb.DuckDBPyConnection,
         filesystem: AbstractFileSystem | None = None,
+        file_access: bool = False,
     ) -> None:
         self.root = root
         self.release = release  # the release this Lake reads, pinned when it was opened
-        self.con = con
         self.filesystem = filesystem  # the fsspec filesystem of a lake on object storage, else None
+        self.file_access = file_access  # False: SQL reads the release's files only (see ``seal``)
+        self.con, self._files_read = (con, []) if file_access else seal(con, filesystem)
 
     def tables(self) -> list[str]:
         """Every table, view and table macro of the catalog, sorted."""
@@ -90,11 +148,49 @@ class Lake:
 
     def sql(self, query: str, params: object = None) -> pl.DataFrame:
         """Run ``query`` on the catalog; the result as a Polars frame."""
-        return self.con.sql(query, params=params).pl()
+        with self._guard():
+            self._check(query)
+            return self.con.sql(query, params=params).pl()
 
     def arrow(self, query: str, params: object = None) -> pa.Table:
         """Run ``query`` on the catalog; the result as an Arrow table."""
-        return self.con.sql(query, params=params).to_arrow_table()
+        with self._guard():
+            self._check(query)
+            return self.con.sql(query, params=params).to_arrow_table()
+
+    def _check(self, query: str) -> None:
+        """Refuse statements other than queries unless file access was asked for."""
+        if self.file_access:
+            return
+        refused = sorted({s.type.name.lower() for s in self.con.extract_statements(query)} - _READ_NAMES)
+        if refused:
+            raise FileAccessError(f"{', '.join(refused)} statements are refused: the lake is opened read-only")
+
+    @contextlib.contextmanager
+    def _guard(self) -> Iterator[None]:
+        """DuckDB's errors about files as named errors: access refused, or a release file missing."""
+        try:
+            yield
+        except duckdb.PermissionException as exc:
+            # DuckDB looks for a missing file as a folder (``FILE/**/*.parquet``), outside the allowed paths
+            named = re.search(r'file "([^"]*)"', str(exc))
+            missing = [f for f in self._files_read if named and named.group(1).startswith(f)]
+            if not missing:
+                raise FileAccessError(f"{_first_line(exc)} (file access is off)") from exc
+            raise self._damaged(f"{redact(missing[0])} does not exist") from exc
+        except duckdb.IOException as exc:
+            text = _first_line(exc)
+            if not any(marker in text for marker in _MISSING):
+                raise
+            raise self._damaged(text) from exc
+
+    def _damaged(self, text: str) -> DamagedReleaseError:
+        return DamagedReleaseError(
+            f"release {Path(str(self.release)).name} is damaged: a file its manifest lists is missing or "
+            f"unreadable: {text}",
+            hint=f"run `oilake verify --lake {redact(str(self.root))}` (the release changed after it was "
+            "published), then rebuild",
+        )
 
     def select_classes(self, names: Sequence[str], include_descendants: bool = False) -> list[str]:
         """MIDs of classes by display name (see ``pipeline.query.labels.select_classes``)."""
@@ -109,7 +205,10 @@ class Lake:
         where: str | None = None,
     ) -> list[str]:
         """``split/image_id`` lines for the official downloader (see ``pipeline.query.image_list``)."""
-        return image_list(self.con, classes, include_descendants, split, min_boxes, where)
+        if where is not None:
+            self._check(f"select 1 from boxes_named where ({where})")
+        with self._guard():
+            return image_list(self.con, classes, include_descendants, split, min_boxes, where)
 
     def close(self) -> None:
         self.con.close()
@@ -121,17 +220,31 @@ class Lake:
         self.close()
 
 
-def open_lake(path: Path | str = "lake", storage_options: dict[str, str] | None = None) -> Lake:
+def open_lake(
+    path: Path | str = "lake", storage_options: dict[str, str] | None = None, file_access: bool = False
+) -> Lake:
     """Open a built lake: a folder ``oilake build --lake`` wrote, or its object-store URL.
 
-    The release current now is pinned: a publish during this session does not mix releases.
+    The release current now is pinned: a publish during this session does not mix releases. SQL
+    reads only the release's files unless ``file_access`` (then ``copy … to`` and ``read_csv`` work).
     """
     store = open_store(path, storage_options)
     release_id = store.current_id()
     if release_id is None:
         folder = Path(path)
         if store.filesystem is None and (folder / MANIFEST).is_file() and (folder / CATALOG).is_file():
-            return Lake(folder, folder, duckdb.connect(str(folder / CATALOG), read_only=True))  # one release folder
+            con = duckdb.connect(str(folder / CATALOG), read_only=True)
+            return Lake(folder, folder, con, file_access=file_access)  # one release folder
         raise LakeError(f"{path} is not a built oilake lake (no current release); run `oilake build --lake {path}`")
     root = str(path) if store.filesystem is not None else Path(path)
-    return Lake(root, store.release_root(release_id), store.connect(release_id), filesystem=store.filesystem)
+    con = store.connect(release_id)
+    return Lake(root, store.release_root(release_id), con, filesystem=store.filesystem, file_access=file_access)
+
+
+_READ_NAMES = frozenset(t.name.lower() for t in READ_STATEMENTS)
+_MISSING = ("No files found", "No such file", "Could not open file")
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return redact_text(text.splitlines()[0]) if text else type(exc).__name__

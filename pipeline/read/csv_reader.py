@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TypeVar
@@ -32,18 +33,29 @@ T = TypeVar("T")
 BOM = b"\xef\xbb\xbf"
 
 
-def parse_header(head: bytes) -> list[str] | None:
-    """The field names on the first line of ``head``, or None for an empty file."""
+def parse_header(head: bytes) -> list[str] | str | None:
+    """The field names on the first line of ``head``, None for an empty file, or what is there instead (in words).
+
+    What is there instead: a blank first line, lines ended by CR alone, a line the csv module cannot split.
+    """
     if head.startswith(BOM):
         head = head[len(BOM) :]
     if not head.strip():
         return None
-    first = head.split(b"\n", 1)[0].rstrip(b"\r").decode("utf-8", errors="replace")
-    return next(csv.reader(io.StringIO(first)))
+    first = head.split(b"\n", 1)[0].rstrip(b"\r")
+    if b"\r" in first:
+        shown = first.split(b"\r", 1)[0].decode("utf-8", errors="replace")
+        return f"lines ended by CR alone (no LF), the first being {shown!r}: lines must end with LF or CRLF"
+    if not first.strip():
+        return "a blank line (the header must be on the first line)"
+    try:
+        return next(csv.reader(io.StringIO(first.decode("utf-8", errors="replace"))))
+    except csv.Error as exc:
+        return f"a line that cannot be read as CSV ({exc})"
 
 
 def check_header(file: str, head: bytes, expected: list[list[str]]) -> list[str]:
-    """Return the matching expected header, or raise ``HeaderError``."""
+    """Return the matching expected header, or raise ``HeaderError`` (line 1: expected, found)."""
     found = parse_header(head)
     for header in expected:
         if found == header:
@@ -69,18 +81,19 @@ def _locate(
     pyarrow numbers a chunk's records from 1 (a skipped header included) and
     reports only the skipped ones; the good rows are the other numbers, in
     order. A record's line is the chunk's first line, plus its number, plus
-    every newline held inside quoted values of the records before it.
+    every line end held inside quoted values of the records before it.
     """
     bad_records = np.array([row.record for row in invalid], dtype=np.int64)
     candidates = np.arange(first_record, first_record + table.num_rows + len(invalid))
     good_records = candidates[~np.isin(candidates, bad_records)]
     newlines = np.zeros(table.num_rows, dtype=np.int64)
     for column in table.columns if may_hold_newlines else ():
-        counts = pc.count_substring(column, "\n")
-        if pc.sum(counts).as_py():
-            newlines += counts.to_numpy(zero_copy_only=False).astype(np.int64)
+        for end, sign in (("\n", 1), ("\r", 1), ("\r\n", -1)):  # LF, CR, CRLF: each one line end
+            counts = pc.count_substring(column, end)
+            if pc.sum(counts).as_py():
+                newlines += sign * counts.to_numpy(zero_copy_only=False).astype(np.int64)
     records = np.concatenate([good_records, bad_records])
-    held = np.concatenate([newlines, np.array([row.text.count("\n") for row in invalid], dtype=np.int64)])
+    held = np.concatenate([newlines, np.array([line_ends(row.text.encode()) for row in invalid], dtype=np.int64)])
     order = np.argsort(records, kind="stable")
     before = np.cumsum(held[order]) - held[order]
     lines = np.empty_like(records)
@@ -102,8 +115,11 @@ def read_csv(
     """Yield batches of ``columns`` (strings) read from ``stream``, in file order.
 
     The stream is cut into chunks of whole records (a cut is only made at a
-    newline preceded by an even number of quote characters, i.e. outside any
-    quoted value), so memory stays at a few chunks whatever the file size.
+    newline outside any quoted value; a quote opens a value only at a field
+    start, elsewhere it is a literal character, as for pyarrow and the csv
+    module), so memory stays at a few chunks whatever the file size, and a
+    row's values never depend on where a chunk ends. A line ends at LF, CRLF or
+    a CR alone (where pyarrow ends a record), so line numbers count all three.
     """
     return read_csv_then(stream, file, columns, has_header, _same, block_size)
 
@@ -126,7 +142,7 @@ def read_csv_then(
         first_line = 1
         for chunk, is_first in _record_chunks(stream, file, block_size):
             yield chunk, has_header and is_first, first_line
-            first_line += chunk.count(b"\n")
+            first_line += line_ends(chunk)
 
     def parse(item: tuple[bytes, bool, int]) -> T:
         return then(_parse_chunk(item[0], file, columns, item[1], item[2]))
@@ -163,8 +179,24 @@ def _record_chunks(stream: pa.NativeFile, file: str, block_size: int) -> Iterato
         carry = buffer[cut:]
 
 
+def line_ends(data: bytes) -> int:
+    """How many lines ``data`` ends: LF, CRLF and a CR alone each end one (pyarrow and the csv module split there)."""
+    crs = data.count(b"\r")
+    return data.count(b"\n") + (crs - data.count(b"\r\n") if crs else 0)
+
+
 def _last_record_end(buffer: bytes) -> int:
-    """Offset just after the last newline that lies outside quotes, or 0."""
+    """Offset just after the last newline that lies outside quotes, or 0 (``buffer`` starts at a record).
+
+    A quote opens a quoted value only at the start of a field (pyarrow's rule and the csv module's);
+    anywhere else it is a literal character. Where every quote that would open by count does stand at
+    a field start, the count of quotes before a newline tells whether it is inside a value (fast);
+    otherwise the quoted values are found one by one.
+    """
+    if b'"' not in buffer:
+        return buffer.rfind(b"\n") + 1
+    if not _quotes_open_at_field_starts(buffer):
+        return _last_record_end_by_fields(buffer)
     end = buffer.rfind(b"\n")
     quotes = buffer.count(b'"', 0, end) if end >= 0 else 0
     while end >= 0:
@@ -174,6 +206,49 @@ def _last_record_end(buffer: bytes) -> int:
         quotes -= buffer.count(b'"', previous + 1, end)
         end = previous
     return 0
+
+
+_QUOTED = re.compile(rb'"[^"]*(?:""[^"]*)*"?')  # a quoted value up to its closing quote, or to the end
+_OPENED = re.compile(rb'[,\r\n]("[^"]*(?:""[^"]*)*"?)')  # one that opens at a field start
+
+
+def _quotes_open_at_field_starts(buffer: bytes) -> bool:
+    """Whether each quote preceded by an even number of quotes stands at a field start or ends a ``""``."""
+    data = np.frombuffer(buffer, dtype=np.uint8)
+    quotes = np.flatnonzero(data == ord('"'))
+    opening = quotes[0::2]
+    closing_before = np.concatenate(([-2], quotes[1::2]))[: len(opening)]
+    after = data[np.maximum(opening - 1, 0)]
+    first = len(BOM) if buffer.startswith(BOM) else 0
+    ok = (after == ord(",")) | (after == ord("\n")) | (after == ord("\r"))
+    ok |= (opening == first) | (closing_before == opening - 1)
+    return bool(ok.all())
+
+
+def _quoted_spans(buffer: bytes) -> Iterator[tuple[int, int]]:
+    """The (start, end) of each quoted value of ``buffer``, in order, the quotes included."""
+    first = len(BOM) if buffer.startswith(BOM) else 0
+    position = 0
+    if buffer.startswith(b'"', first):
+        value = _QUOTED.match(buffer, first)
+        assert value is not None
+        yield value.span()
+        position = value.end()
+    for match in _OPENED.finditer(buffer, position):
+        yield match.span(1)
+
+
+def _last_record_end_by_fields(buffer: bytes) -> int:
+    """``_last_record_end`` for any buffer: the last newline between quoted values."""
+    last = -1
+    outside = 0
+    for start, end in _quoted_spans(buffer):
+        newline = buffer.rfind(b"\n", outside, start)
+        if newline >= 0:
+            last = newline
+        outside = end
+    newline = buffer.rfind(b"\n", outside)
+    return (newline if newline >= 0 else last) + 1
 
 
 def _parse_chunk(chunk: bytes, file: str, columns: list[str], skip_header: bool, first_line: int) -> CsvBatch:

@@ -7,7 +7,10 @@ stores (s3://, gs://, ...) in 8 MiB block reads. Storage options and credentials
 
 from __future__ import annotations
 
+import os
+import stat
 from collections.abc import Mapping
+from urllib.parse import urlsplit, urlunsplit
 
 import fsspec
 import pyarrow as pa
@@ -32,6 +35,21 @@ def _etag(info: Mapping[str, object]) -> str | None:
     return None
 
 
+def _query_out_of_url(uri: str) -> tuple[str, str]:
+    """An http(s) URL without its query string, and the query string (appended to each file's URL)."""
+    if "://" not in uri or urlsplit(uri).scheme not in HTTP_PROTOCOLS:
+        return uri, ""
+    parts = urlsplit(uri)
+    return urlunsplit(parts._replace(query="", fragment="")), parts.query
+
+
+def _file_kind(mode: int) -> str:
+    """What a file that is not a regular file is, in words."""
+    kinds = [(stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a socket"),
+             (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device")]  # fmt: skip
+    return next((name for test, name in kinds if test(mode)), "not a regular file")
+
+
 class Source:
     """A folder or prefix that holds official files under their official names."""
 
@@ -39,6 +57,7 @@ class Source:
         self.uri = uri
         self.display_uri = redact(uri)
         target, options = http_credentials_out_of_url(uri, resolve_storage_options(uri, storage_options))
+        target, self.query = _query_out_of_url(target)
         try:
             self.fs, self.root = fsspec.core.url_to_fs(target, **options)
         except (ValueError, ImportError, TypeError) as exc:
@@ -51,7 +70,9 @@ class Source:
             raise SourceError(f"source folder {self.display_uri!r} does not exist or is not a folder")
 
     def _join(self, name: str) -> str:
-        return f"{self.root}/{name}" if self.root else name
+        """The path of ``name``: joined into the URL's path, the query string (a presigned prefix) kept at the end."""
+        path = f"{self.root}/{name}" if self.root else name
+        return f"{path}?{self.query}" if self.query else path
 
     def url(self, path: str) -> str:
         """The redacted URL of ``path`` (a plain path for a local source)."""
@@ -67,14 +88,30 @@ class Source:
                 if failure_kind(exc) == "missing":
                     continue
                 raise source_error(exc, self.url(path), official, "look up") from exc
-            if info.get("type") == "directory":
-                continue
+            self._check_regular(path, info)
             size = info.get("size")
             return SourceFile(
                 official=official, path=path, name=name, size=size if isinstance(size, int) else None,
                 etag=_etag(info), display_url=self.url(path),
             )  # fmt: skip
         return None
+
+    def _check_regular(self, path: str, info: Mapping[str, object]) -> None:
+        """Only regular files (links followed) are sources: a folder or a FIFO under an official name is an error."""
+        what = "a folder" if info.get("type") == "directory" else None
+        if self.local and what is None:
+            try:
+                mode = os.stat(path).st_mode  # follows links: a link to a FIFO is a FIFO
+            except OSError as exc:
+                raise SourceError(f"cannot look up {self.url(path)}: {exc.strerror or exc}") from exc
+            what = None if stat.S_ISREG(mode) else _file_kind(mode)
+            if what is not None and os.path.islink(path):
+                what = f"a link to {what} ({os.path.realpath(path)})"
+        if what is not None:
+            raise SourceError(
+                f"{self.url(path)} is {what}, not a regular file: a source file must be a file (or a link to one)",
+                hint="put the downloaded file itself under its official name, or remove what is there",
+            )
 
     def open(self, file: SourceFile) -> OpenedSource:
         """Open ``file`` for streaming: decompressed bytes, hashed as they are read."""

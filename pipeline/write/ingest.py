@@ -52,7 +52,8 @@ def check_batch(batch: CsvBatch, spec: Family, is_json: bool, schema: TableSchem
     frame = batch.frame.with_columns(pl.Series("_line", batch.lines, dtype=pl.Int64))
     parsed = spec.apply(frame)
     bad = parsed.get_column("_reason").is_not_null()
-    if bad.any():
+    some_bad = bool(bad.any())
+    if some_bad:
         bad_rows = frame.filter(bad)
         checked.rejected += _explain(bad_rows, spec.apply(bad_rows, explain=True), is_json)
         parsed = parsed.filter(~bad)
@@ -60,7 +61,10 @@ def check_batch(batch: CsvBatch, spec: Family, is_json: bool, schema: TableSchem
     if schema is None:
         checked.good = good
     else:  # only the Arrow form is kept: batches in flight hold one copy of their rows
-        checked.arrow = conform(good.to_arrow(), schema)
+        arrow = good.to_arrow()
+        if some_bad:  # a filtered list column still holds the rejected rows' items (a NULL point) underneath
+            arrow = arrow.take(np.arange(arrow.num_rows))
+        checked.arrow = conform(arrow, schema)
     return checked
 
 
