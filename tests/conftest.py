@@ -23,6 +23,8 @@ BOX_HEADER = (
 )
 XCLICK_HEADER = BOX_HEADER + ",XClick1X,XClick2X,XClick3X,XClick4X,XClick1Y,XClick2Y,XClick3Y,XClick4Y"
 LABEL_HEADER = "ImageID,Source,LabelName,Confidence"
+VAL_BOXES = "validation-annotations-bbox.csv"
+VAL_LABELS = "validation-annotations-human-imagelabels.csv"
 IMAGE_HEADER = (
     "ImageID,Subset,OriginalURL,OriginalLandingURL,License,AuthorProfileURL,Author,Title,"
     "OriginalSize,OriginalMD5,Thumbnail300KURL,Rotation"
@@ -73,3 +75,16 @@ def sample_lake(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[st
     lake = tmp_path_factory.mktemp("sample") / "lake"
     manifest = build(sample_dir(), lake)
     return lake, manifest
+
+
+@pytest.fixture
+def small_lake(tmp_path: Path) -> tuple[Path, Path]:
+    """A lake of three validation boxes and one label, with its source folder: ``(source, lake)``."""
+    source = tmp_path / "source"
+    source.mkdir()
+    rows = [f"000000000000000{n},xclick,/m/0k4j,1,0.1,0.9,0.2,0.8,0,0,0,0,0" for n in range(1, 4)]
+    (source / VAL_BOXES).write_text(BOX_HEADER + "\n" + "\n".join(rows) + "\n")
+    (source / VAL_LABELS).write_text(f"{LABEL_HEADER}\n0000000000000001,verification,/m/0k4j,1\n")
+    lake = tmp_path / "lake"
+    build(source, lake)
+    return source, lake

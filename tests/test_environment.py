@@ -17,22 +17,7 @@ import pipeline.build.marts as marts
 import pipeline.build.run as build_run
 from pipeline.cli import cli
 from pipeline.cli.group import INTERRUPTED
-from tests.conftest import BOX_HEADER, LABEL_HEADER, build
-
-VAL_BOXES = "validation-annotations-bbox.csv"
-VAL_LABELS = "validation-annotations-human-imagelabels.csv"
-
-
-@pytest.fixture
-def lake_and_source(tmp_path: Path) -> tuple[Path, Path]:
-    source = tmp_path / "source"
-    source.mkdir()
-    rows = [f"000000000000000{n},xclick,/m/0k4j,1,0.1,0.9,0.2,0.8,0,0,0,0,0" for n in range(1, 4)]
-    (source / VAL_BOXES).write_text(BOX_HEADER + "\n" + "\n".join(rows) + "\n")
-    (source / VAL_LABELS).write_text(f"{LABEL_HEADER}\n0000000000000001,verification,/m/0k4j,1\n")
-    lake = tmp_path / "lake"
-    build(source, lake)
-    return source, lake
+from tests.conftest import LABEL_HEADER, VAL_LABELS
 
 
 def snapshot(lake: Path) -> dict[str, str]:
@@ -84,9 +69,9 @@ def _raiser(exc: BaseException) -> Callable[..., Any]:
     ("code", "hint"), [(errno.ENOSPC, "the disk is full"), (errno.EROFS, "that file system is read-only")]
 )
 def test_a_full_or_read_only_disk_is_advice_and_the_lake_is_unchanged(
-    lake_and_source: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch, module: Any, name: str, code: int, hint: str
+    small_lake: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch, module: Any, name: str, code: int, hint: str
 ) -> None:
-    source, lake = lake_and_source
+    source, lake = small_lake
     before = snapshot(lake)
     if not hasattr(module, name):
         pytest.skip(f"{module.__name__} has no {name}")
@@ -100,9 +85,9 @@ def test_a_full_or_read_only_disk_is_advice_and_the_lake_is_unchanged(
 
 
 def test_ctrl_c_during_the_marts_exits_130_and_leaves_the_lake_unchanged(
-    lake_and_source: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+    small_lake: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    source, lake = lake_and_source
+    source, lake = small_lake
     before = snapshot(lake)
     monkeypatch.setattr(build_run, "materialize_marts", _raiser(KeyboardInterrupt()))
     (source / VAL_LABELS).write_text(f"{LABEL_HEADER}\n0000000000000002,verification,/m/0k4j,1\n")
@@ -115,8 +100,8 @@ def test_ctrl_c_during_the_marts_exits_130_and_leaves_the_lake_unchanged(
     assert run("build", "--source", str(source), "--lake", str(lake)).exit_code == 0
 
 
-def test_a_folder_in_place_of_the_lock_file_is_named(lake_and_source: tuple[Path, Path]) -> None:
-    source, lake = lake_and_source
+def test_a_folder_in_place_of_the_lock_file_is_named(small_lake: tuple[Path, Path]) -> None:
+    source, lake = small_lake
     (lake / ".lock").unlink(missing_ok=True)
     (lake / ".lock").mkdir()
     before = snapshot(lake)
@@ -130,8 +115,8 @@ def test_a_folder_in_place_of_the_lock_file_is_named(lake_and_source: tuple[Path
     "args",
     [("sql", "select 1 as n", "--output"), ("image-list", "--classes", "Tree", "--output")],
 )
-def test_output_into_a_missing_folder_is_named(lake_and_source: tuple[Path, Path], args: tuple[str, ...]) -> None:
-    _, lake = lake_and_source
+def test_output_into_a_missing_folder_is_named(small_lake: tuple[Path, Path], args: tuple[str, ...]) -> None:
+    _, lake = small_lake
     target = lake.parent / "missing" / "out.txt"
     result = run(*args, str(target), "--lake", str(lake))
     assert_advice(result, 1, f"--output {target}", f"the folder {target.parent} does not exist")
@@ -140,10 +125,8 @@ def test_output_into_a_missing_folder_is_named(lake_and_source: tuple[Path, Path
 
 
 @pytest.mark.parametrize("fmt", [["--format", "csv"], []])  # csv is the default off a terminal
-def test_a_nested_column_in_csv_names_the_column_and_the_formats(
-    lake_and_source: tuple[Path, Path], fmt: list[str]
-) -> None:
-    _, lake = lake_and_source
+def test_a_nested_column_in_csv_names_the_column_and_the_formats(small_lake: tuple[Path, Path], fmt: list[str]) -> None:
+    _, lake = small_lake
     result = run("sql", "--lake", str(lake), *fmt, "select [1, 2] as points, 3 as n")
     assert_advice(result, 1, "column(s) points hold nested values", "CSV cannot hold")
     assert "--format json or --format parquet" in result.output
@@ -153,8 +136,8 @@ def test_a_nested_column_in_csv_names_the_column_and_the_formats(
 
 
 @pytest.mark.parametrize("command", [["catalog"], ["sql", "select 1"]])
-def test_a_dangling_current_is_named_with_the_way_out(lake_and_source: tuple[Path, Path], command: list[str]) -> None:
-    _, lake = lake_and_source
+def test_a_dangling_current_is_named_with_the_way_out(small_lake: tuple[Path, Path], command: list[str]) -> None:
+    _, lake = small_lake
     kept = os.readlink(lake / "current")
     (lake / "current").unlink()
     (lake / "current").symlink_to("releases/20200101T000000.000000Z")

@@ -12,23 +12,9 @@ from click.testing import CliRunner
 
 from pipeline.cli import cli
 from pipeline.lake.verify import verify_lake
-from tests.conftest import BOX_HEADER, LABEL_HEADER, build
+from tests.conftest import VAL_BOXES, VAL_LABELS
 
-VAL_BOXES = "validation-annotations-bbox.csv"
-VAL_LABELS = "validation-annotations-human-imagelabels.csv"
 BOXES_PART = "boxes/split=validation/validation-annotations-bbox.parquet"
-
-
-@pytest.fixture
-def small_lake(tmp_path: Path) -> tuple[Path, Path]:
-    source = tmp_path / "source"
-    source.mkdir()
-    rows = [f"000000000000000{n},xclick,/m/0k4j,1,0.1,0.9,0.2,0.8,0,0,0,0,0" for n in range(1, 4)]
-    (source / VAL_BOXES).write_text(BOX_HEADER + "\n" + "\n".join(rows) + "\n")
-    (source / VAL_LABELS).write_text(f"{LABEL_HEADER}\n0000000000000001,verification,/m/0k4j,1\n")
-    lake = tmp_path / "lake"
-    build(source, lake)
-    return source, lake
 
 
 def _release(lake: Path) -> Path:

@@ -10,12 +10,11 @@ import duckdb
 import pyarrow as pa
 
 from pipeline.core.contract import Manifest
-from pipeline.core.layout import partition_fields, table_files, view_pattern
+from pipeline.core.layout import MANIFEST, partition_fields, table_files, view_pattern
 from pipeline.core.schema import TableSchema, all_schemas
 from pipeline.resources import sql_dir
 
 CATALOG = "lake.duckdb"
-MANIFEST = "_manifest.json"  # pipeline.lake.manifest.MANIFEST (the catalog sits below the lake layer)
 LIVE = "_live"  # suffix of the view that computes a mart from the lake tables
 
 

@@ -35,6 +35,12 @@ def _require(data: object, what: str, *keys: str) -> Json:
     return data
 
 
+def _known_fields(cls: type, entry: Json) -> Json:
+    """``entry`` without the keys ``cls`` has no field for (written by a newer version)."""
+    known = {f.name for f in fields(cls)}
+    return {k: v for k, v in entry.items() if k in known}
+
+
 @dataclass
 class FileReport:
     """What happened to one source file; the manifest records it and the counts must reconcile."""
@@ -67,9 +73,7 @@ class FileReport:
     @classmethod
     def from_json(cls, data: object) -> FileReport:
         """A report as the manifest records it (keys this version does not know are ignored)."""
-        entry = _require(data, "source report", "family", "split", "file", "table")
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in entry.items() if k in known})
+        return cls(**_known_fields(cls, _require(data, "source report", "family", "split", "file", "table")))
 
 
 @dataclass(frozen=True)
@@ -252,9 +256,7 @@ class Release:
 
     @classmethod
     def from_json(cls, data: object) -> Release:
-        entry = _require(data, "release", "id", "current", "published")
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in entry.items() if k in known})
+        return cls(**_known_fields(cls, _require(data, "release", "id", "current", "published")))
 
 
 @dataclass(frozen=True)

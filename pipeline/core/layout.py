@@ -1,4 +1,4 @@
-"""Where a release keeps table T's files: ``T/`` and, for a partitioned table, ``T/<key>=<value>/``.
+"""Where a release keeps its files: the manifest at its root, table T's in ``T/`` (``T/<key>=<value>/`` if partitioned).
 
 The partition keys are the schema's ``partition_by``; nothing else in the code names them.
 Paths are relative to a release (``posix`` strings), so the same rules serve a local folder
@@ -12,6 +12,8 @@ from pathlib import Path
 import pyarrow as pa
 
 from pipeline.core.schema import TableSchema
+
+MANIFEST = "_manifest.json"  # every release's record of what it holds, at its root
 
 
 def files_pattern(table: str) -> str:

@@ -22,10 +22,9 @@ from pipeline.core.contract import (
     UnknownMids,
 )
 from pipeline.core.errors import LakeError
-from pipeline.core.layout import table_files
+from pipeline.core.layout import MANIFEST, table_files
 from pipeline.core.schema import all_schemas
 
-MANIFEST = "_manifest.json"
 LIBRARIES = ("pyarrow", "polars", "duckdb", "fsspec", "s3fs")
 
 

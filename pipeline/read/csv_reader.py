@@ -181,8 +181,9 @@ def _record_chunks(stream: pa.NativeFile, file: str, block_size: int) -> Iterato
 
 def line_ends(data: bytes) -> int:
     """How many lines ``data`` ends: LF, CRLF and a CR alone each end one (pyarrow and the csv module split there)."""
-    crs = data.count(b"\r")
-    return data.count(b"\n") + (crs - data.count(b"\r\n") if crs else 0)
+    if b"\r" not in data:  # memchr: a twentieth of a count, and most files hold no CR
+        return data.count(b"\n")
+    return data.count(b"\n") + data.count(b"\r") - data.count(b"\r\n")
 
 
 def _last_record_end(buffer: bytes) -> int:
