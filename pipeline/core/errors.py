@@ -139,3 +139,18 @@ class BenchError(OilakeError):
     """The benchmark cannot run here, or one of its runs failed."""
 
     hint = "run it from a clone of the repository: `make bench` installs the benchmark extra and runs it"
+
+
+class EvaluationError(OilakeError):
+    """``oilake evaluate`` cannot score the predictions against the lake."""
+
+    hint = "`oilake evaluate -h` lists the prediction formats and the options, with examples"
+
+
+class PredictionsError(EvaluationError):
+    """A predictions file is not in a form ``oilake evaluate`` reads (named with its file, line and column)."""
+
+    hint = (
+        "predictions are the official CSV (ImageID,LabelName,Score,XMin,XMax,YMin,YMax; for relationships the "
+        "VRD columns), the same columns as Parquet, or the Kaggle form (ImageId,PredictionString)"
+    )

@@ -84,7 +84,7 @@ class TableSchema:
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-KINDS = ("table", "mart")
+KINDS = ("table", "mart", "evaluation")
 
 _TOKEN = re.compile(r"\s*([A-Za-z_][A-Za-z_0-9]*|<|>|,|:)\s*")
 
@@ -174,6 +174,12 @@ def _load(path: Path) -> TableSchema:
 def all_schemas() -> dict[str, TableSchema]:
     """Every declared table, by name, in file-name order."""
     return {p.stem: _load(p) for p in sorted(schemas_dir().glob("*.toml"))}
+
+
+@cache
+def output_schemas(group: str) -> dict[str, TableSchema]:
+    """The declared outputs of a command (``schemas/<group>/*.toml``, e.g. ``evaluation``), by name."""
+    return {p.stem: _load(p) for p in sorted((schemas_dir() / group).glob("*.toml"))}
 
 
 def mart_schemas() -> list[TableSchema]:

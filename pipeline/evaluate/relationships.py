@@ -1,0 +1,1 @@
+"""Visual relationship evaluation (placeholder until written)."""

@@ -1,0 +1,229 @@
+"""Evaluate predictions against a lake's ground truth: read, match, score, and write the outputs.
+
+The outputs go to a hidden folder inside ``output`` first and are moved into place only when every
+one is written, so a failed run never leaves a half-written result next to an older one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+
+import duckdb
+
+from pipeline.core.errors import EvaluationError, MemoryBudgetError
+from pipeline.core.schema import output_schemas
+from pipeline.evaluate import average_precision, detection, ground_truth, relationships
+from pipeline.evaluate.options import EvalOptions, EvalSummary
+from pipeline.evaluate.plot import write_pr_plot
+from pipeline.evaluate.predictions import ReadReport, stage_predictions
+from pipeline.query.api import open_lake
+from pipeline.read.redact import redact
+from pipeline.write.parquet_writer import write_batches
+
+OUTPUTS = ("summary.json", "per_class.parquet", "pr_curves.parquet", "matches.parquet",
+           "prediction_rejects.parquet", "pr_curves.html")  # fmt: skip
+ROWS_PER_BATCH = 256 * 1024
+
+
+def memory_limit() -> str:
+    """DuckDB's budget for an evaluation: ``OILAKE_EVAL_MEMORY`` (e.g. ``2GB``), else 1 GB; it spills beyond."""
+    return os.environ.get("OILAKE_EVAL_MEMORY", "1GB")
+
+
+def evaluate(
+    lake: Path | str,
+    predictions: str,
+    output: Path | str,
+    options: EvalOptions | None = None,
+    storage_options: dict[str, object] | None = None,
+) -> EvalSummary:
+    """Score ``predictions`` against the ground truth of ``options.split`` in ``lake``; outputs in ``output``."""
+    options = options or EvalOptions()
+    started = time.monotonic()
+    output = Path(output)
+    output.mkdir(parents=True, exist_ok=True)
+    work = output / f".oilake-evaluate-{os.getpid()}"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir()
+    try:
+        with open_lake(lake, storage_options, file_access=True) as opened:
+            con = opened.con
+            con.execute("set memory_limit = $m", {"m": memory_limit()})
+            con.execute("set temp_directory = $d", {"d": str(work / "spill")})
+            con.execute("set enable_progress_bar = false")
+            release = Path(str(opened.release)).name
+            try:
+                summary = _run(con, predictions, work, options, storage_options)
+            except duckdb.OutOfMemoryException as exc:
+                raise MemoryBudgetError(
+                    f"the evaluation needed more than {memory_limit()} even spilling to disk: {exc}",
+                    hint="set OILAKE_EVAL_MEMORY higher (e.g. OILAKE_EVAL_MEMORY=3GB)",
+                ) from exc
+        summary.release = release
+        summary.lake = redact(str(lake))
+        summary.seconds = round(time.monotonic() - started, 3)
+        (work / "summary.json").write_text(json.dumps(summary.to_json(), indent=2) + "\n", encoding="utf-8")
+        for name in OUTPUTS:
+            if (work / name).exists():
+                os.replace(work / name, output / name)
+            elif (output / name).exists():
+                (output / name).unlink()  # an output of an older run that this task does not write
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return summary
+
+
+def _run(con: duckdb.DuckDBPyConnection, predictions: str, work: Path, options: EvalOptions,
+         storage_options: dict[str, object] | None) -> EvalSummary:  # fmt: skip
+    classes = ground_truth.stage_classes(con)
+    staged, rejects = work / "predictions.parquet", work / "prediction_rejects.parquet"
+    read = stage_predictions(predictions, options.task, staged, rejects, storage_options)
+    if options.task == "relationships":
+        summary = relationships.evaluate(con, str(staged), options, _summary(options, read, classes))
+        relationships.write_outputs(con, work)
+    else:
+        summary = _detection(con, str(staged), options, _summary(options, read, classes))
+        _write_detection(con, work)
+    write_batches(work / "prediction_rejects.parquet.tmp", output_schemas("evaluation")["prediction_rejects"],
+                  con.sql(f"select * from read_parquet('{rejects}') order by line").to_arrow_reader(ROWS_PER_BATCH))
+    os.replace(work / "prediction_rejects.parquet.tmp", rejects)  # fmt: skip
+    write_pr_plot(con, work / "pr_curves.html", summary)
+    return summary
+
+
+def _summary(options: EvalOptions, read: ReadReport, classes: int) -> EvalSummary:
+    return EvalSummary(
+        task=options.task, metric=options.metric if options.task == "detection" else "vrd",
+        metric_name=options.metric_name, official=options.official, split=options.split, release="", lake="",
+        predictions=read.file, predictions_form=read.form, iou_threshold=options.iou_threshold,
+        expand_predictions=options.expand_predictions, map=None, classes_evaluated=classes,
+        classes_with_ground_truth=0, images_with_ground_truth=0,
+        counts={"rows_read": read.rows_read, "predictions": read.rows_written, "rows_rejected": read.rows_rejected},
+        rejected=dict(sorted(read.rejected.items())),
+    )  # fmt: skip
+
+
+def _detection(con: duckdb.DuckDBPyConnection, staged: str, options: EvalOptions, summary: EvalSummary) -> EvalSummary:
+    ground_truth.stage_boxes(con, options.split)
+    ground_truth.stage_labels(con, options.split)
+    images = int(con.execute("select count(*) from eval_images").fetchall()[0][0])
+    if images == 0:
+        raise EvaluationError(
+            f"the lake has no ground truth for split {options.split!r}: no boxes and no human-verified labels",
+            hint="pass --split with a split the lake was built with (`oilake releases` shows its files)",
+        )
+    detection.stage_predictions(con, staged, options.expand_predictions)
+    detection.match(con, options.metric, options.iou_threshold)
+    weight = 1 if options.metric == "challenge" else 0
+    con.execute(
+        f"""
+        create or replace temp table eval_instances as
+        with
+
+        final as (
+            select
+                label_mid,
+                count(*) filter (where not is_group_of) + {weight} * count(*) filter (where is_group_of)
+                    as gt_instances,
+                count(*) filter (where is_group_of) as gt_group_of,
+                count(distinct image_id) as gt_images
+            from eval_gt
+            group by label_mid
+        )
+
+        select * from final
+        """
+    )
+    entries = "select label_mid, score, outcome = 'tp' as is_tp from eval_matches where outcome in ('tp', 'fp')"
+    average_precision.stage_curves(con, entries, "select * from eval_instances")
+    average_precision.stage_ap(con, "select * from eval_instances")
+    con.execute(
+        """
+        create or replace temp table eval_per_class as
+        with
+
+        counted as (
+            select
+                label_mid,
+                count(*) as predictions,
+                count(*) filter (where outcome = 'tp') as tp,
+                count(*) filter (where outcome = 'fp') as fp,
+                count(*) filter (where outcome = 'ignored') as ignored
+            from eval_matches
+            group by label_mid
+        ),
+
+        final as (
+            select
+                c.label_mid,
+                c.label_name,
+                ap.ap,
+                coalesce(n.gt_instances, 0) as gt_instances,
+                coalesce(n.gt_group_of, 0) as gt_group_of,
+                coalesce(n.gt_images, 0) as gt_images,
+                coalesce(m.predictions, 0) as predictions,
+                coalesce(m.tp, 0) as tp,
+                coalesce(m.fp, 0) as fp,
+                coalesce(m.ignored, 0) as ignored
+            from eval_classes as c
+            left join eval_instances as n on n.label_mid = c.label_mid
+            left join eval_ap as ap on ap.label_mid = c.label_mid
+            left join counted as m on m.label_mid = c.label_mid
+        )
+
+        select * from final
+        """
+    )
+    (mean_ap, with_gt), = con.execute("select avg(ap), count(ap) from eval_per_class").fetchall()  # fmt: skip
+    summary.map = None if mean_ap is None else float(mean_ap)
+    summary.metrics = {"map": summary.map}
+    summary.classes_with_ground_truth = int(with_gt)
+    summary.images_with_ground_truth = images
+    outcomes = dict(con.execute("select outcome, count(*) from eval_matches group by 1 order by 1").fetchall())
+    summary.counts.update({k: int(outcomes.get(k, 0)) for k in ("tp", "fp", "ignored")})
+    summary.counts["gt_instances"] = int(con.execute("select coalesce(sum(gt_instances), 0) from eval_instances")
+                                         .fetchall()[0][0])  # fmt: skip
+    summary.counts["duplicate_predictions"] = int(con.execute(
+        "select count(*) - count(distinct (image_id, label_mid, score, x_min, x_max, y_min, y_max)) from eval_pred"
+        " where label_mid = original_label_mid"
+    ).fetchall()[0][0])  # fmt: skip
+    summary.counts["out_of_range_boxes"] = int(con.execute(
+        "select count(*) from eval_pred where label_mid = original_label_mid and not ("
+        "x_min between 0 and 1 and x_max between 0 and 1 and y_min between 0 and 1 and y_max between 0 and 1)"
+    ).fetchall()[0][0])  # fmt: skip
+    summary.ignored = dict(con.execute(
+        "select reason, count(*) from eval_matches where outcome = 'ignored' group by 1 order by 2 desc, 1"
+    ).fetchall())  # fmt: skip
+    unknown = [r[0] for r in con.execute(
+        "select distinct label_mid from eval_flagged where ignored_reason like 'unknown class%' order by 1 limit 10"
+    ).fetchall()]  # fmt: skip
+    if unknown:
+        summary.warnings.append(f"predictions of classes the lake does not evaluate (ignored): {', '.join(unknown)}")
+    if summary.counts["out_of_range_boxes"]:
+        summary.warnings.append(
+            f"{summary.counts['out_of_range_boxes']:,} predicted boxes reach outside [0, 1]; "
+            "they are evaluated as given, as the reference does"
+        )
+    if summary.counts["duplicate_predictions"]:
+        summary.warnings.append(
+            f"{summary.counts['duplicate_predictions']:,} predictions repeat another one exactly; each is evaluated "
+            "(at most one can be a TP), as the reference does"
+        )
+    if summary.counts["predictions"] == 0:
+        summary.warnings.append("the predictions file holds no prediction: every AP is 0")
+    return summary
+
+
+def _write_detection(con: duckdb.DuckDBPyConnection, work: Path) -> None:
+    schemas = output_schemas("evaluation")
+    queries = {
+        "per_class": "select * from eval_per_class order by label_mid",
+        "pr_curves": "select * from eval_pr order by label_mid, threshold desc",
+        "matches": "select * exclude (gt_id) from eval_matches order by image_id, label_mid, score desc, line, item",
+    }
+    for name, query in queries.items():
+        write_batches(work / f"{name}.parquet", schemas[name], con.sql(query).to_arrow_reader(ROWS_PER_BATCH))
