@@ -10,6 +10,7 @@ from __future__ import annotations
 import click
 
 from pipeline.cli.dev import bench_command, docs_command, synth_command
+from pipeline.cli.evaluate import evaluate_command
 from pipeline.cli.group import OilakeGroup
 from pipeline.cli.lake import catalog_command, releases_command, rollback_command, verify_command
 from pipeline.cli.options import examples
@@ -38,7 +39,7 @@ def cli() -> None:
 
 assert isinstance(cli, OilakeGroup)
 for _command in (
-    fetch_command, build_command, sql_command, image_list_command,
+    fetch_command, build_command, sql_command, image_list_command, evaluate_command,
     releases_command, rollback_command, verify_command, catalog_command,
 ):  # fmt: skip
     cli.add_command(_command)

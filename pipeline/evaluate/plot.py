@@ -14,14 +14,21 @@ from pipeline.evaluate.options import EvalSummary
 TOP_CLASSES = 12
 
 
-def write_pr_plot(con: duckdb.DuckDBPyConnection, path: Path, summary: EvalSummary, top: int = TOP_CLASSES) -> None:
+def write_pr_plot(
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    summary: EvalSummary,
+    per_class: str = "eval_per_class",
+    curves: str = "eval_pr",
+    top: int = TOP_CLASSES,
+) -> None:
     """Write ``path``: PR curves of the ``top`` classes by ground-truth instances, with their AP in the legend."""
     import plotly.graph_objects as go  # imported here: only this output needs it
 
     chosen = con.execute(
         f"""
         select label_mid, coalesce(label_name, label_mid), ap
-        from eval_per_class
+        from {per_class}
         where ap is not null
         order by gt_instances desc, label_mid
         limit {int(top)}
@@ -30,7 +37,7 @@ def write_pr_plot(con: duckdb.DuckDBPyConnection, path: Path, summary: EvalSumma
     figure = go.Figure()
     for mid, name, ap in chosen:
         points = con.execute(
-            "select recall, precision from eval_pr where label_mid = $mid order by threshold desc", {"mid": mid}
+            f"select recall, precision from {curves} where label_mid = $mid order by threshold desc", {"mid": mid}
         ).fetchall()
         figure.add_trace(
             go.Scatter(

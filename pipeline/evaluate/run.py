@@ -24,8 +24,10 @@ from pipeline.query.api import open_lake
 from pipeline.read.redact import redact
 from pipeline.write.parquet_writer import write_batches
 
-OUTPUTS = ("summary.json", "per_class.parquet", "pr_curves.parquet", "matches.parquet",
-           "prediction_rejects.parquet", "pr_curves.html")  # fmt: skip
+OUTPUTS = (
+    "summary.json", "per_class.parquet", "pr_curves.parquet", "matches.parquet", "prediction_rejects.parquet",
+    "pr_curves.html", "phrase_per_class.parquet", "phrase_pr_curves.parquet", "vrd_matches.parquet",
+)  # fmt: skip
 ROWS_PER_BATCH = 256 * 1024
 
 
@@ -39,9 +41,14 @@ def evaluate(
     predictions: str,
     output: Path | str,
     options: EvalOptions | None = None,
-    storage_options: dict[str, object] | None = None,
+    storage_options: dict[str, str] | None = None,
+    lake_storage_options: dict[str, str] | None = None,
 ) -> EvalSummary:
-    """Score ``predictions`` against the ground truth of ``options.split`` in ``lake``; outputs in ``output``."""
+    """Score ``predictions`` against the ground truth of ``options.split`` in ``lake``; outputs in ``output``.
+
+    ``storage_options`` are fsspec options for a remote predictions file, ``lake_storage_options`` for a
+    lake on object storage.
+    """
     options = options or EvalOptions()
     started = time.monotonic()
     output = Path(output)
@@ -50,7 +57,7 @@ def evaluate(
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir()
     try:
-        with open_lake(lake, storage_options, file_access=True) as opened:
+        with open_lake(lake, lake_storage_options, file_access=True) as opened:
             con = opened.con
             con.execute("set memory_limit = $m", {"m": memory_limit()})
             con.execute("set temp_directory = $d", {"d": str(work / "spill")})
@@ -78,20 +85,22 @@ def evaluate(
 
 
 def _run(con: duckdb.DuckDBPyConnection, predictions: str, work: Path, options: EvalOptions,
-         storage_options: dict[str, object] | None) -> EvalSummary:  # fmt: skip
+         storage_options: dict[str, str] | None) -> EvalSummary:  # fmt: skip
     classes = ground_truth.stage_classes(con)
     staged, rejects = work / "predictions.parquet", work / "prediction_rejects.parquet"
-    read = stage_predictions(predictions, options.task, staged, rejects, storage_options)
+    read = stage_predictions(predictions, options.task, staged, rejects, dict(storage_options or {}) or None)
     if options.task == "relationships":
         summary = relationships.evaluate(con, str(staged), options, _summary(options, read, classes))
-        relationships.write_outputs(con, work)
+        relationships.write_outputs(con, work, options.iou_threshold)
+        tables = ("vrd_per_class_relationship", "vrd_pr_relationship")
     else:
         summary = _detection(con, str(staged), options, _summary(options, read, classes))
         _write_detection(con, work)
+        tables = ("eval_per_class", "eval_pr")
     write_batches(work / "prediction_rejects.parquet.tmp", output_schemas("evaluation")["prediction_rejects"],
                   con.sql(f"select * from read_parquet('{rejects}') order by line").to_arrow_reader(ROWS_PER_BATCH))
     os.replace(work / "prediction_rejects.parquet.tmp", rejects)  # fmt: skip
-    write_pr_plot(con, work / "pr_curves.html", summary)
+    write_pr_plot(con, work / "pr_curves.html", summary, *tables)
     return summary
 
 

@@ -20,6 +20,7 @@ from pipeline.core.layout import files_pattern, partition_fields, table_files
 from pipeline.core.schema import all_schemas
 from pipeline.lake.manifest import MANIFEST
 from pipeline.lake.store import open_store
+from pipeline.query.evaluations import evaluation_views
 from pipeline.query.image_list import image_list
 from pipeline.query.labels import select_classes_on
 from pipeline.read.redact import redact, redact_text
@@ -49,13 +50,16 @@ class DamagedReleaseError(LakeError):
 
 
 def seal(
-    con: duckdb.DuckDBPyConnection, filesystem: AbstractFileSystem | None = None
+    con: duckdb.DuckDBPyConnection,
+    filesystem: AbstractFileSystem | None = None,
+    extra_views: Sequence[tuple[str, list[str]]] = (),
 ) -> tuple[duckdb.DuckDBPyConnection, list[str]]:
     """A connection on ``con``'s catalog (attached read-only) that can read only the files its views read.
 
     External access is off (``allowed_paths`` = the views' files) and the configuration locked, so
     ``copy … to``, ``read_csv('/etc/passwd')`` and ``attach`` fail; ``con`` is closed. The catalog is
     attached to a fresh in-memory database so that the lock never reaches another connection to the file.
+    ``extra_views`` (statement, files read) are made on the sealed connection too (registered evaluation runs).
     Returns the connection and the files it may read.
     """
     path = con.execute("select path from duckdb_databases() where database_name = current_database()").fetchall()
@@ -68,6 +72,9 @@ def seal(
         sealed.execute("use lake")
         views = sealed.execute("select sql from duckdb_views() where database_name = 'lake' and not internal")
         files = sorted({m.replace("''", "'") for (sql,) in views.fetchall() for m in re.findall(_VIEW_FILES, sql)})
+        for statement, read in extra_views:
+            sealed.execute(statement)
+            files.extend(read)
         sealed.execute("set allowed_paths = ?", [files])
         sealed.execute("set enable_external_access = false")
         sealed.execute("set lock_configuration = true")
@@ -101,7 +108,13 @@ class Lake:
         self.release = release  # the release this Lake reads, pinned when it was opened
         self.filesystem = filesystem  # the fsspec filesystem of a lake on object storage, else None
         self.file_access = file_access  # False: SQL reads the release's files only (see ``seal``)
-        self.con, self._files_read = (con, []) if file_access else seal(con, filesystem)
+        extra = evaluation_views(Path(root)) if filesystem is None else []
+        if file_access:
+            for statement, _ in extra:
+                con.execute(statement)
+            self.con, self._files_read = con, []
+        else:
+            self.con, self._files_read = seal(con, filesystem, extra)
 
     def tables(self) -> list[str]:
         """Every table, view and table macro of the catalog, sorted."""

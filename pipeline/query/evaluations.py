@@ -1,0 +1,81 @@
+"""Registered evaluation runs as views: ``evaluation_runs``, ``evaluation_per_class``, ``evaluation_pr_curves``,
+``evaluation_matches``, so that several models compare in one SQL query.
+
+``oilake evaluate --register NAME`` keeps a run's outputs in ``LAKE/evaluations/NAME/``; every session
+on the lake sees each run there (the views are made when the lake is opened, one row source per run,
+with the run's name in the column ``run``).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from pipeline.core.schema import output_schemas
+
+EVALUATIONS = "evaluations"
+# view name -> the output file of each run it reads (and its declared schema)
+VIEWS = {
+    "evaluation_per_class": "per_class",
+    "evaluation_pr_curves": "pr_curves",
+    "evaluation_matches": "matches",
+}
+RUN_COLUMNS = (
+    ("run", "varchar"), ("task", "varchar"), ("metric", "varchar"), ("official", "boolean"), ("split", "varchar"),
+    ("release", "varchar"), ("map", "double"), ("predictions_file", "varchar"), ("predictions", "bigint"),
+    ("tp", "bigint"), ("fp", "bigint"), ("ignored", "bigint"), ("classes_with_ground_truth", "bigint"),
+    ("seconds", "double"),
+)  # fmt: skip
+_SQL_TYPES = {
+    "string": "varchar", "bool": "boolean", "int32": "integer", "int64": "bigint", "float32": "float",
+    "float64": "double",
+}  # fmt: skip
+
+
+def registered_runs(root: Path) -> list[Path]:
+    """The run folders of ``LAKE/evaluations/`` (hidden ones are registrations in progress)."""
+    folder = root / EVALUATIONS
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".") and (p / "summary.json").is_file())
+
+
+def _literal(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def evaluation_views(root: Path) -> list[tuple[str, list[str]]]:
+    """``create temp view`` statements for the registered runs, each with the files it reads."""
+    runs = registered_runs(root)
+    rows = []
+    for run in runs:
+        summary = json.loads((run / "summary.json").read_text(encoding="utf-8"))
+        counts = summary.get("counts", {})
+        values = (
+            run.name, summary.get("task"), summary.get("metric"), summary.get("official"), summary.get("split"),
+            summary.get("release"), summary.get("map"), summary.get("predictions"), counts.get("predictions"),
+            counts.get("tp"), counts.get("fp"), counts.get("ignored"), summary.get("classes_with_ground_truth"),
+            summary.get("seconds"),
+        )  # fmt: skip
+        rows.append(
+            "select " + ", ".join(f"cast({_literal(v)} as {t}) as {n}" for v, (n, t) in zip(values, RUN_COLUMNS, strict=True))
+        )
+    empty = "select " + ", ".join(f"cast(null as {t}) as {n}" for n, t in RUN_COLUMNS) + " where false"
+    statements = [(f"create or replace temp view evaluation_runs as {' union all '.join(rows) or empty}", [])]
+    schemas = output_schemas("evaluation")
+    for view, output in VIEWS.items():
+        schema = schemas[output]
+        columns = ", ".join(f"cast(null as {_SQL_TYPES[c.type]}) as {c.name}" for c in schema.columns)
+        files = [str(run / f"{output}.parquet") for run in runs if (run / f"{output}.parquet").is_file()]
+        parts = [
+            f"select {_literal(Path(f).parent.name)} as run, * from read_parquet({_literal(f)})" for f in files
+        ]  # fmt: skip
+        body = " union all by name ".join(parts) or f"select cast(null as varchar) as run, {columns} where false"
+        statements.append((f"create or replace temp view {view} as {body}", files))
+    return statements
