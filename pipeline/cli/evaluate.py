@@ -19,7 +19,7 @@ METRICS = ("challenge", "v2")
         "oilake evaluate --predictions submission.csv --metric v2 --output eval-v2/",
         "oilake evaluate --predictions s3://bucket/run7.parquet --output eval/run7 --register run7",
         "oilake evaluate --task relationships --predictions vrd.csv --split validation --output eval-vrd/",
-        "oilake sql \"select run, label_name, ap from evaluation_per_class order by ap limit 10\"",
+        'oilake sql "select run, label_name, ap from evaluation_per_class order by ap limit 10"',
     ),
 )
 @lake_option
@@ -92,7 +92,9 @@ def evaluate_command(
     )
     for warning in summary.warnings:
         click.echo(f"warning: {warning}", err=True)
-    click.echo(f"written: {output}/ (summary.json, per_class.parquet, pr_curves.parquet, pr_curves.html, ...)", err=True)
+    click.echo(
+        f"written: {output}/ (summary.json, per_class.parquet, pr_curves.parquet, pr_curves.html, ...)", err=True
+    )
     if run_name is not None:
         where = register_run(lake, run_name, output)
         click.echo(f"registered as {run_name!r}: {where}", err=True)

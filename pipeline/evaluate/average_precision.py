@@ -14,7 +14,9 @@ import duckdb
 def stage_curves(con: duckdb.DuckDBPyConnection, entries: str, instances: str) -> None:
     """``eval_pr``: per class and distinct score, cumulated tp/fp, precision, recall, interpolated precision.
 
-    ``entries`` is a relation of (label_mid, score, is_tp); ``instances`` of (label_mid, gt_instances).
+    ``entries`` is a relation of (label_mid, score, tp): ``tp`` the entry's weight as a true positive (1, or a
+    group-of box's weight), 0 for a false positive (as the reference: an entry is a FP when its label <= 0);
+    ``instances`` of (label_mid, gt_instances).
     """
     con.execute(
         f"""
@@ -25,8 +27,8 @@ def stage_curves(con: duckdb.DuckDBPyConnection, entries: str, instances: str) -
             select
                 label_mid,
                 score,
-                count(*) filter (where is_tp) as tp,
-                count(*) filter (where not is_tp) as fp
+                sum(tp) as tp,
+                count(*) filter (where tp <= 0) as fp
             from ({entries})
             group by label_mid, score
         ),
@@ -48,7 +50,7 @@ def stage_curves(con: duckdb.DuckDBPyConnection, entries: str, instances: str) -
             select
                 label_mid,
                 score as threshold,
-                cast(cum_tp as bigint) as tp,
+                cum_tp as tp,
                 cast(cum_fp as bigint) as fp,
                 cum_tp / (cum_tp + cum_fp) as precision,
                 cum_tp / gt_instances as recall,

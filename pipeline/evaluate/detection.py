@@ -73,8 +73,12 @@ def stage_predictions(con: duckdb.DuckDBPyConnection, staged: str, expand: bool)
     )
 
 
-def match(con: duckdb.DuckDBPyConnection, metric: str, threshold: float) -> None:
-    """``eval_matches``: every prediction (and class) with its outcome (tp, fp, ignored), reason and box."""
+def match(con: duckdb.DuckDBPyConnection, metric: str, threshold: float, group_of_weight: float) -> None:
+    """``eval_matches``: every prediction (and class) with its outcome (tp, fp, ignored), reason and box.
+
+    ``group_of_weight`` is what a hit group-of box counts (the reference's ``group_of_weight``: 1 for the
+    Challenge metric, 0 for V2, where absorbed predictions are ignored and group-of boxes add nothing).
+    """
     challenge = metric == "challenge"
     con.execute(
         f"""
@@ -201,11 +205,12 @@ def match(con: duckdb.DuckDBPyConnection, metric: str, threshold: float) -> None
         select * from final
         """
     )
-    _outcomes(con, challenge, threshold)
+    _outcomes(con, group_of_weight, threshold)
 
 
-def _outcomes(con: duckdb.DuckDBPyConnection, challenge: bool, threshold: float) -> None:
-    group_tp = "s2.is_first and s2.group_score > 0" if challenge else "false"
+def _outcomes(con: duckdb.DuckDBPyConnection, group_of_weight: float, threshold: float) -> None:
+    counts = group_of_weight > 0
+    group_tp = "s2.is_first and s2.group_score > 0" if counts else "false"
     con.execute(
         f"""
         create or replace temp table eval_matches as
@@ -217,6 +222,7 @@ def _outcomes(con: duckdb.DuckDBPyConnection, challenge: bool, threshold: float)
                 s1.iou,
                 s2.ioa,
                 coalesce(case when s1.is_tp then s1.gt_id end, s2.gt_id, s1.gt_id) as gt_id,
+                not coalesce(s1.is_tp, false) and s2.gt_id is not null as s2_group,
                 case
                     when f.ignored_reason is not null then 'ignored'
                     when f.rank > {LIMIT} then 'ignored'
@@ -227,10 +233,12 @@ def _outcomes(con: duckdb.DuckDBPyConnection, challenge: bool, threshold: float)
                 end as outcome,
                 case
                     when f.ignored_reason is not null then f.ignored_reason
-                    when f.rank > {LIMIT} then 'beyond the {LIMIT:,} highest-scoring predictions of the class on the image'
+                    when f.rank > {LIMIT}
+                        then 'beyond the {LIMIT:,} highest-scoring predictions of the class on the image'
                     when s1.is_tp then 'takes the box it overlaps most (IoU >= {threshold:g})'
-                    when s2.gt_id is not null and {group_tp} then 'group-of box: its highest-scoring prediction counts once'
-                    when s2.gt_id is not null and {"false" if challenge else "true"}
+                    when s2.gt_id is not null and {group_tp}
+                        then 'group-of box: its highest-scoring prediction counts once'
+                    when s2.gt_id is not null and {"false" if counts else "true"}
                         then 'inside a group-of box (the V2 metric ignores group-of boxes)'
                     when s2.gt_id is not null and s2.group_score = 0
                         then 'inside a group-of box whose best score is 0 (the reference counts no entry)'
@@ -263,6 +271,11 @@ def _outcomes(con: duckdb.DuckDBPyConnection, challenge: bool, threshold: float)
                 judged.y_max,
                 judged.outcome,
                 judged.reason,
+                case
+                    when judged.outcome = 'tp' and judged.s2_group then {float(group_of_weight)!r}
+                    when judged.outcome = 'tp' then 1.0
+                    else 0.0
+                end as tp_weight,
                 judged.iou,
                 judged.ioa,
                 g.x_min as gt_x_min,

@@ -25,10 +25,17 @@ class EvalOptions:
     split: str = "validation"
     iou_threshold: float = 0.5
     expand_predictions: bool = False  # also count each prediction for its ancestors: not the official metric
+    group_of_weight: float | None = None  # None: the metric's own (1 Challenge, 0 V2); reference tests use 0.5
+
+    @property
+    def group_weight(self) -> float:
+        if self.group_of_weight is not None:
+            return self.group_of_weight
+        return 1.0 if self.metric == "challenge" else 0.0
 
     @property
     def official(self) -> bool:
-        return not self.expand_predictions and self.iou_threshold == 0.5
+        return not self.expand_predictions and self.iou_threshold == 0.5 and self.group_of_weight is None
 
     @property
     def metric_name(self) -> str:

@@ -23,7 +23,7 @@ def write_pr_plot(
     top: int = TOP_CLASSES,
 ) -> None:
     """Write ``path``: PR curves of the ``top`` classes by ground-truth instances, with their AP in the legend."""
-    import plotly.graph_objects as go  # imported here: only this output needs it
+    import plotly.graph_objects as go  # type: ignore[import-untyped]  # imported here: only this output needs it
 
     chosen = con.execute(
         f"""
@@ -41,9 +41,12 @@ def write_pr_plot(
         ).fetchall()
         figure.add_trace(
             go.Scatter(
-                x=[0.0, *(p[0] for p in points)], y=[points[0][1] if points else 0.0, *(p[1] for p in points)],
-                mode="lines", name=f"{name} (AP {ap:.3f})", line={"shape": "hv"},
-            )  # fmt: skip
+                x=[0.0, *(p[0] for p in points)],
+                y=[points[0][1] if points else 0.0, *(p[1] for p in points)],
+                mode="lines",
+                name=f"{name} (AP {ap:.3f})",
+                line={"shape": "hv"},
+            )
         )
     score = "n/a" if summary.map is None else f"{summary.map:.4f}"
     figure.update_layout(

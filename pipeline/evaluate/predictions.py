@@ -122,8 +122,9 @@ def _write(batches: Batches, report: ReadReport, task: str, dest: Path, rejects:
                 good.write_table(frame.to_arrow().cast(schema))
             if refused.height:
                 bad.write_table(refused.to_arrow().cast(REJECTS_SCHEMA))
-                keys = refused.select(key=pl.concat_str(pl.col("column").fill_null("row"), pl.lit(": "),
-                                                        pl.col("reason").str.replace_all(r"\d+", "N")))  # fmt: skip
+                counted = pl.col("column").is_null() | (pl.col("column") == "PredictionString")
+                reason = pl.when(counted).then(pl.col("reason").str.replace_all(r"\d+", "N")).otherwise("reason")
+                keys = refused.select(key=pl.concat_str(pl.col("column").fill_null("row"), pl.lit(": "), reason))
                 for key, count in keys.group_by("key").len().iter_rows():
                     report.rejected[key] = report.rejected.get(key, 0) + count
 

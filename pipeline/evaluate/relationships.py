@@ -59,9 +59,7 @@ def _iou(a: str, b: str, sa: str, sb: str) -> str:
 
 
 def _stage(con: duckdb.DuckDBPyConnection, split: str, staged: str) -> None:
-    box_columns = ",\n".join(
-        f"{_f32_exact(c)} as {c}" for c in (*_box("", "_1"), *_box("", "_2"))
-    )
+    box_columns = ",\n".join(f"{_f32_exact(c)} as {c}" for c in (*_box("", "_1"), *_box("", "_2")))
     con.execute(
         f"""
         create or replace temp table vrd_gt as
@@ -234,7 +232,7 @@ def evaluate(con: duckdb.DuckDBPyConnection, staged: str, options: EvalOptions, 
     for mode in MODES:
         _match(con, mode, options.iou_threshold)
         entries = (
-            f"select p.relationship as label_mid, p.score, coalesce(m.is_tp, false) as is_tp "
+            f"select p.relationship as label_mid, p.score, case when m.is_tp then 1.0 else 0.0 end as tp "
             f"from vrd_pred as p left join vrd_{mode} as m on m.pred_id = p.pred_id where p.ignored_reason is null"
         )
         average_precision.stage_curves(con, entries, "select * from vrd_instances")
@@ -242,7 +240,7 @@ def evaluate(con: duckdb.DuckDBPyConnection, staged: str, options: EvalOptions, 
         average_precision.stage_ap(con, "select * from vrd_instances")
         con.execute(f"create or replace temp table vrd_ap_{mode} as select * from eval_ap")
         (mean_ap,) = con.execute(f"select avg(ap) from vrd_ap_{mode}").fetchall()[0]
-        overall = f"select 'all' as label_mid, score, is_tp from ({entries})"
+        overall = f"select 'all' as label_mid, score, tp from ({entries})"
         average_precision.stage_curves(con, overall, f"select 'all' as label_mid, {int(total_gt)} as gt_instances")
         average_precision.stage_ap(con, f"select 'all' as label_mid, {int(total_gt)} as gt_instances")
         (weighted,) = con.execute("select ap from eval_ap").fetchall()[0]
@@ -318,13 +316,14 @@ def write_outputs(con: duckdb.DuckDBPyConnection, work: Path, threshold: float) 
     schemas = output_schemas("evaluation")
     rows = 256 * 1024
     for mode, prefix in (("relationship", ""), ("phrase", "phrase_")):
-        write_batches(work / f"{prefix}per_class.parquet", schemas["per_class"],
-                      con.sql(f"select * from vrd_per_class_{mode} order by label_mid").to_arrow_reader(rows))
-        write_batches(work / f"{prefix}pr_curves.parquet", schemas["pr_curves"],
-                      con.sql(f"select * from vrd_pr_{mode} order by label_mid, threshold desc").to_arrow_reader(rows))  # fmt: skip
-    outcome = (
-        "case when p.ignored_reason is not null then 'ignored' when {0}.is_tp then 'tp' else 'fp' end"
-    )
+        write_batches(
+            work / f"{prefix}per_class.parquet",
+            schemas["per_class"],
+            con.sql(f"select * from vrd_per_class_{mode} order by label_mid").to_arrow_reader(rows),
+        )
+        curves = f"select * from vrd_pr_{mode} order by label_mid, threshold desc"
+        write_batches(work / f"{prefix}pr_curves.parquet", schemas["pr_curves"], con.sql(curves).to_arrow_reader(rows))
+    outcome = "case when p.ignored_reason is not null then 'ignored' when {0}.is_tp then 'tp' else 'fp' end"
     reason = (
         "case when p.ignored_reason is not null then p.ignored_reason "
         "when {0}.is_tp then 'takes the triplet it overlaps most (IoU >= threshold)' "

@@ -90,21 +90,24 @@ def _run(con: duckdb.DuckDBPyConnection, predictions: str, work: Path, options: 
     staged, rejects = work / "predictions.parquet", work / "prediction_rejects.parquet"
     read = stage_predictions(predictions, options.task, staged, rejects, dict(storage_options or {}) or None)
     if options.task == "relationships":
-        summary = relationships.evaluate(con, str(staged), options, _summary(options, read, classes))
+        summary = relationships.evaluate(con, str(staged), options, new_summary(options, read, classes))
         relationships.write_outputs(con, work, options.iou_threshold)
         tables = ("vrd_per_class_relationship", "vrd_pr_relationship")
     else:
-        summary = _detection(con, str(staged), options, _summary(options, read, classes))
+        summary = score_detection(con, str(staged), options, new_summary(options, read, classes))
         _write_detection(con, work)
         tables = ("eval_per_class", "eval_pr")
-    write_batches(work / "prediction_rejects.parquet.tmp", output_schemas("evaluation")["prediction_rejects"],
-                  con.sql(f"select * from read_parquet('{rejects}') order by line").to_arrow_reader(ROWS_PER_BATCH))
+    write_batches(
+        work / "prediction_rejects.parquet.tmp",
+        output_schemas("evaluation")["prediction_rejects"],
+        con.sql(f"select * from read_parquet('{rejects}') order by line").to_arrow_reader(ROWS_PER_BATCH),
+    )
     os.replace(work / "prediction_rejects.parquet.tmp", rejects)  # fmt: skip
     write_pr_plot(con, work / "pr_curves.html", summary, *tables)
     return summary
 
 
-def _summary(options: EvalOptions, read: ReadReport, classes: int) -> EvalSummary:
+def new_summary(options: EvalOptions, read: ReadReport, classes: int) -> EvalSummary:
     return EvalSummary(
         task=options.task, metric=options.metric if options.task == "detection" else "vrd",
         metric_name=options.metric_name, official=options.official, split=options.split, release="", lake="",
@@ -116,7 +119,9 @@ def _summary(options: EvalOptions, read: ReadReport, classes: int) -> EvalSummar
     )  # fmt: skip
 
 
-def _detection(con: duckdb.DuckDBPyConnection, staged: str, options: EvalOptions, summary: EvalSummary) -> EvalSummary:
+def score_detection(
+    con: duckdb.DuckDBPyConnection, staged: str, options: EvalOptions, summary: EvalSummary
+) -> EvalSummary:
     ground_truth.stage_boxes(con, options.split)
     ground_truth.stage_labels(con, options.split)
     images = int(con.execute("select count(*) from eval_images").fetchall()[0][0])
@@ -126,8 +131,8 @@ def _detection(con: duckdb.DuckDBPyConnection, staged: str, options: EvalOptions
             hint="pass --split with a split the lake was built with (`oilake releases` shows its files)",
         )
     detection.stage_predictions(con, staged, options.expand_predictions)
-    detection.match(con, options.metric, options.iou_threshold)
-    weight = 1 if options.metric == "challenge" else 0
+    weight = options.group_weight
+    detection.match(con, options.metric, options.iou_threshold, weight)
     con.execute(
         f"""
         create or replace temp table eval_instances as
@@ -136,7 +141,7 @@ def _detection(con: duckdb.DuckDBPyConnection, staged: str, options: EvalOptions
         final as (
             select
                 label_mid,
-                count(*) filter (where not is_group_of) + {weight} * count(*) filter (where is_group_of)
+                count(*) filter (where not is_group_of) + {weight!r} * count(*) filter (where is_group_of)
                     as gt_instances,
                 count(*) filter (where is_group_of) as gt_group_of,
                 count(distinct image_id) as gt_images
@@ -147,7 +152,7 @@ def _detection(con: duckdb.DuckDBPyConnection, staged: str, options: EvalOptions
         select * from final
         """
     )
-    entries = "select label_mid, score, outcome = 'tp' as is_tp from eval_matches where outcome in ('tp', 'fp')"
+    entries = "select label_mid, score, tp_weight as tp from eval_matches where outcome in ('tp', 'fp')"
     average_precision.stage_curves(con, entries, "select * from eval_instances")
     average_precision.stage_ap(con, "select * from eval_instances")
     con.execute(
@@ -232,7 +237,9 @@ def _write_detection(con: duckdb.DuckDBPyConnection, work: Path) -> None:
     queries = {
         "per_class": "select * from eval_per_class order by label_mid",
         "pr_curves": "select * from eval_pr order by label_mid, threshold desc",
-        "matches": "select * exclude (gt_id) from eval_matches order by image_id, label_mid, score desc, line, item",
+        "matches": (
+            "select * exclude (gt_id, tp_weight) from eval_matches order by image_id, label_mid, score desc, line, item"
+        ),
     }
     for name, query in queries.items():
         write_batches(work / f"{name}.parquet", schemas[name], con.sql(query).to_arrow_reader(ROWS_PER_BATCH))

@@ -112,7 +112,7 @@ class Lake:
         if file_access:
             for statement, _ in extra:
                 con.execute(statement)
-            self.con, self._files_read = con, []
+            self.con, self._files_read = con, list[str]()
         else:
             self.con, self._files_read = seal(con, filesystem, extra)
 

@@ -37,7 +37,9 @@ def registered_runs(root: Path) -> list[Path]:
     folder = root / EVALUATIONS
     if not folder.is_dir():
         return []
-    return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".") and (p / "summary.json").is_file())
+    return sorted(
+        p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".") and (p / "summary.json").is_file()
+    )
 
 
 def _literal(value: object) -> str:
@@ -64,10 +66,13 @@ def evaluation_views(root: Path) -> list[tuple[str, list[str]]]:
             summary.get("seconds"),
         )  # fmt: skip
         rows.append(
-            "select " + ", ".join(f"cast({_literal(v)} as {t}) as {n}" for v, (n, t) in zip(values, RUN_COLUMNS, strict=True))
+            "select "
+            + ", ".join(f"cast({_literal(v)} as {t}) as {n}" for v, (n, t) in zip(values, RUN_COLUMNS, strict=True))
         )
     empty = "select " + ", ".join(f"cast(null as {t}) as {n}" for n, t in RUN_COLUMNS) + " where false"
-    statements = [(f"create or replace temp view evaluation_runs as {' union all '.join(rows) or empty}", [])]
+    statements: list[tuple[str, list[str]]] = [
+        (f"create or replace temp view evaluation_runs as {' union all '.join(rows) or empty}", [])
+    ]
     schemas = output_schemas("evaluation")
     for view, output in VIEWS.items():
         schema = schemas[output]
