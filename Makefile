@@ -14,8 +14,11 @@ SPLITS ?=
 BENCH_STAMP := $(VENV)/.bench-stamp
 
 QUERY  ?=
+PREDICTIONS ?=
+SPLIT  ?= validation
+OUTPUT ?= evaluation
 
-.PHONY: build-lake fetch test test-quick lint docs sql bench synth clean
+.PHONY: build-lake fetch test test-quick lint docs sql bench synth evaluate clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -59,6 +62,9 @@ docs: $(STAMP) ## Regenerate docs/data-dictionary.md (schemas/), docs/views.md (
 
 sql: $(STAMP) ## Run QUERY on LAKE's catalog, or open the SQL shell when QUERY is empty
 	$(BIN)/oilake sql --lake "$(LAKE)" $(if $(QUERY),"$(QUERY)")
+
+evaluate: $(STAMP) ## Score PREDICTIONS against LAKE's SPLIT (default validation) into OUTPUT (default evaluation/)
+	$(BIN)/oilake evaluate --lake "$(LAKE)" --predictions "$(PREDICTIONS)" --split "$(SPLIT)" --output "$(OUTPUT)" $(ARGS)
 
 clean: ## Remove the virtualenv and the default lake
 	rm -rf $(VENV) lake .pytest_cache .ruff_cache .mypy_cache .import_linter_cache

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pipeline.core.schema import all_schemas
+from pipeline.core.schema import TableSchema, all_schemas, output_schemas
 
 
 def _cell(text: str) -> str:
@@ -32,15 +32,37 @@ def render_data_dictionary() -> str:
             f"{', '.join(schema.sort_by) or '—'} | {len(schema.columns)} |"
         )
     for name, schema in schemas.items():
-        out += ["", f"## {name}", "", _cell(schema.description), ""]
-        if schema.families:
-            out += [f"Fed by families: {', '.join(f'`{f}`' for f in schema.families)}.", ""]
-        out += ["| column | type | nullable | from | description |", "|---|---|---|---|---|"]
-        for column in schema.columns:
-            out.append(
-                f"| `{column.name}` | `{_cell(str(column.arrow_type))}` | {'yes' if column.nullable else 'no'} | "
-                f"`{_cell(column.source)}` | {_cell(column.description)} |"
-            )
-        if schema.partition_by:
-            out.append("| `split` | `string` (partition) | no | file | `train`, `validation` or `test`. |")
+        out += _section(name, schema)
+    evaluation = output_schemas("evaluation")
+    out += [
+        "",
+        "## Evaluation outputs",
+        "",
+        "Not lake tables: the files `oilake evaluate --output DIR` writes (declared in `schemas/evaluation/`;",
+        "`phrase_per_class` and `phrase_pr_curves` have the columns of `per_class` and `pr_curves`). Registered runs",
+        "are read through the views `evaluation_per_class`, `evaluation_pr_curves` and `evaluation_matches`, with",
+        "the run's name in `run` (see docs/evaluation.md).",
+        "",
+        "| output | columns |",
+        "|---|---|",
+    ]
+    out += [f"| [`{name}.parquet`](#{name}) | {len(schema.columns)} |" for name, schema in evaluation.items()]
+    for name, schema in evaluation.items():
+        out += _section(name, schema, level="###")
     return "\n".join(out) + "\n"
+
+
+def _section(name: str, schema: TableSchema, level: str = "##") -> list[str]:
+    """One table's section: its description and one row per column."""
+    out = ["", f"{level} {name}", "", _cell(schema.description), ""]
+    if schema.families:
+        out += [f"Fed by families: {', '.join(f'`{f}`' for f in schema.families)}.", ""]
+    out += ["| column | type | nullable | from | description |", "|---|---|---|---|---|"]
+    for column in schema.columns:
+        out.append(
+            f"| `{column.name}` | `{_cell(str(column.arrow_type))}` | {'yes' if column.nullable else 'no'} | "
+            f"`{_cell(column.source)}` | {_cell(column.description)} |"
+        )
+    if schema.partition_by:
+        out.append("| `split` | `string` (partition) | no | file | `train`, `validation` or `test`. |")
+    return out

@@ -1,5 +1,6 @@
-"""Registered evaluation runs as views: ``evaluation_runs``, ``evaluation_per_class``, ``evaluation_pr_curves``,
-``evaluation_matches``, so that several models compare in one SQL query.
+"""Registered evaluation runs as views (``evaluation_runs``, ``evaluation_per_class``, ...): models compared in SQL.
+
+The views are ``evaluation_runs``, ``evaluation_per_class``, ``evaluation_pr_curves`` and ``evaluation_matches``.
 
 ``oilake evaluate --register NAME`` keeps a run's outputs in ``LAKE/evaluations/NAME/``; every session
 on the lake sees each run there (the views are made when the lake is opened, one row source per run,
