@@ -1,4 +1,5 @@
-"""``oilake synth``: row counts, determinism, realism, reuse, and the synth → build scale smoke test."""
+"""``oilake synth``: row counts, determinism, realism, reuse, synthetic predictions, and the synth → build
+scale smoke test."""
 
 from __future__ import annotations
 
@@ -17,7 +18,15 @@ from pipeline.core.official import official_files
 from pipeline.core.schema import all_schemas
 from pipeline.families.selection import SelectionError
 from pipeline.resources import sample_dir
-from pipeline.synth import SynthError, SynthReport, synthesize
+from pipeline.synth import SynthError, SynthReport, predictions, synthesize, truth
+from pipeline.synth.predictions import (
+    DETECTION_COLUMNS,
+    RELATIONSHIP_COLUMNS,
+    Detector,
+    PredictionsError,
+    PredictionsFile,
+    write_predictions,
+)
 from tests.conftest import build, query
 
 SCALE = 0.001
@@ -337,6 +346,234 @@ def test_cli(tmp_path: Path) -> None:
     bad = CliRunner().invoke(cli, ["synth", "--dest", str(tmp_path / "e"), "--scale", "-1"])
     assert bad.exit_code == 1
     assert bad.stderr.startswith("error: --scale must be a positive number") and "hint:" in bad.stderr
+
+
+# ---------------------------------------------------------------------------- predictions
+
+SAMPLE_COUNTS = {  # the sample's validation split, seed 0, 100 an image
+    "jittered": 212, "group_part": 26, "duplicate": 59, "poor": 22, "parent": 247,
+    "fp_negative": 1013, "fp_positive": 689, "fp_unverified": 1732,
+}  # fmt: skip
+ID = {"ImageID": pl.String}
+
+
+@pytest.fixture(scope="module")
+def sample_predictions(tmp_path_factory: pytest.TempPathFactory) -> PredictionsFile:
+    return write_predictions(sample_dir(), tmp_path_factory.mktemp("predictions"), "validation")
+
+
+def read_predictions(path: Path) -> pl.DataFrame:
+    return pl.read_csv(path, schema_overrides=ID)
+
+
+def ground_truth(folder: Path, name: str) -> pl.DataFrame:
+    return pl.read_csv(folder / name, schema_overrides=ID)
+
+
+def iou_hits(predictions: pl.DataFrame, boxes: pl.DataFrame, suffix: str = "") -> pl.DataFrame:
+    """(p, g) pairs of a prediction and a box of its image and class with IoU >= 0.5."""
+    sides = [f"{c}{suffix}" for c in ("XMin", "XMax", "YMin", "YMax")]
+    pairs = predictions.join(boxes, on=["ImageID", *(c for c in boxes.columns if c.startswith("LabelName"))],
+                             suffix="_g")  # fmt: skip
+    x0, x1, y0, y1 = (pl.col(c) for c in sides)
+    g0, g1, h0, h1 = (pl.col(f"{c}_g") for c in sides)
+    inter = (pl.min_horizontal(x1, g1) - pl.max_horizontal(x0, g0)).clip(0) * (
+        pl.min_horizontal(y1, h1) - pl.max_horizontal(y0, h0)
+    ).clip(0)
+    union = (x1 - x0) * (y1 - y0) + (g1 - g0) * (h1 - h0) - inter
+    return pairs.filter(inter / union >= 0.5)
+
+
+def test_predictions_of_the_sample_are_pinned_and_complete(sample_predictions: PredictionsFile) -> None:
+    p = sample_predictions
+    assert (p.path.name, p.rows, p.images, p.counts) == ("validation-predictions-bbox.csv", 4000, 40, SAMPLE_COUNTS)
+    assert p.path.read_text().splitlines()[0] == "ImageID,LabelName,Score,XMin,XMax,YMin,YMax"
+    rows = read_predictions(p.path)
+    assert rows.columns == list(DETECTION_COLUMNS) and len(rows) == p.rows == p.path.read_text().count("\n") - 1
+    assert set(rows.group_by("ImageID").len().get_column("len")) == {100}  # every image gets exactly 100
+    boxes = ground_truth(sample_dir(), "validation-annotations-bbox.csv")
+    labels = ground_truth(sample_dir(), "validation-annotations-human-imagelabels-boxable.csv")
+    assert set(rows.get_column("ImageID")) == set(boxes.get_column("ImageID")) | set(labels.get_column("ImageID"))
+
+
+def test_predictions_are_valid_known_and_ordered(sample_predictions: PredictionsFile) -> None:
+    rows = read_predictions(sample_predictions.path)
+    boxable = {r[0] for r in csv.reader(io.StringIO((sample_dir() / "class-descriptions-boxable.csv").read_text()))}
+    assert set(rows.get_column("LabelName")) <= boxable
+    for lo, hi in (("XMin", "XMax"), ("YMin", "YMax")):
+        assert ((rows[lo] >= 0) & (rows[lo] < rows[hi]) & (rows[hi] <= 1)).all()
+    assert rows.get_column("XMin").cast(pl.String).str.contains(r"^[01]\.\d{1,6}$|^[01]$").all()
+    score = rows.get_column("Score")
+    assert ((score > 0) & (score < 1)).all() and score.n_unique() == len(rows)  # no ties
+    assert (
+        rows.group_by("ImageID", maintain_order=True).agg(pl.col("Score").diff().max() < 0).get_column("Score").all()
+    )  # by score, descending, within each image
+    # what the rows are by what the image says of their class: the reported kinds, give or take ancestor copies
+    boxes = ground_truth(sample_dir(), "validation-annotations-bbox.csv").select("ImageID", "LabelName")
+    labels = ground_truth(sample_dir(), "validation-annotations-human-imagelabels-boxable.csv")
+    present = pl.concat([boxes, labels.filter(pl.col("Confidence") == 1).select("ImageID", "LabelName")]).unique()
+    negative = (
+        labels.filter(pl.col("Confidence") == 0)
+        .select("ImageID", "LabelName")
+        .join(present, on=["ImageID", "LabelName"], how="anti")
+    )
+    on_negative = rows.join(negative, on=["ImageID", "LabelName"], how="semi").height
+    on_present = rows.join(present, on=["ImageID", "LabelName"], how="semi").height
+    unverified = len(rows) - on_negative - on_present
+    c = sample_predictions.counts
+    derived = c["jittered"] + c["group_part"] + c["duplicate"] + c["poor"]
+    assert c["fp_negative"] <= on_negative <= c["fp_negative"] + c["parent"]
+    assert derived + c["fp_positive"] <= on_present <= derived + c["fp_positive"] + c["parent"]
+    assert c["fp_unverified"] <= unverified <= c["fp_unverified"] + c["parent"]
+    assert on_negative + on_present + unverified - sum(c.values()) == 0
+
+
+def test_predictions_are_deterministic_whatever_the_chunks_and_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sample_predictions: PredictionsFile
+) -> None:
+    first = sample_predictions.path.read_bytes()
+    assert write_predictions(sample_dir(), tmp_path / "again.csv", "validation").path.read_bytes() == first
+    assert write_predictions(sample_dir(), tmp_path / "seed1.csv", "validation", seed=1).path.read_bytes() != first
+    # images out of order in the source: read whole and sorted, the same predictions
+    lines_ = (sample_dir() / "validation-annotations-bbox.csv").read_text().splitlines(keepends=True)
+    blocks: dict[str, list[str]] = {}
+    for line in lines_[1:]:
+        blocks.setdefault(line[:16], []).append(line)
+    shuffled = tmp_path / "shuffled"
+    shuffled.mkdir()
+    reordered = [line for block in reversed(blocks.values()) for line in block]
+    (shuffled / "validation-annotations-bbox.csv").write_text(lines_[0] + "".join(reordered))
+    name = "validation-annotations-human-imagelabels-boxable.csv"
+    (shuffled / name).write_bytes((sample_dir() / name).read_bytes())
+    assert write_predictions(shuffled, tmp_path / "shuffled.csv", "validation").path.read_bytes() == first
+    # tiny CSV batches and chunks of three images
+    monkeypatch.setattr(truth, "BLOCK_BYTES", 2048)
+    monkeypatch.setattr(predictions, "PREDICTIONS_PER_CHUNK", 300)
+    assert write_predictions(sample_dir(), tmp_path / "chunked.csv", "validation").path.read_bytes() == first
+
+
+def test_forms_parse_back_to_the_same_predictions(tmp_path: Path, sample_predictions: PredictionsFile) -> None:
+    rows = read_predictions(sample_predictions.path)
+    parquet = write_predictions(sample_dir(), tmp_path, "validation", form="parquet")
+    assert parquet.path.name == "validation-predictions-bbox.parquet"
+    assert pl.read_parquet(parquet.path).equals(rows)
+    kaggle = write_predictions(sample_dir(), tmp_path, "validation", form="kaggle")
+    text_lines = kaggle.path.read_text().splitlines()
+    assert text_lines[0] == "ImageId,PredictionString" and len(text_lines) == 1 + kaggle.images
+    parsed = []
+    for line in text_lines[1:]:
+        image, predicted = line.split(",")
+        tokens = predicted.split(" ")
+        for k in range(0, len(tokens), 6):
+            label, score, x0, y0, x1, y1 = tokens[k : k + 6]
+            parsed.append((image, label, *(float(v) for v in (score, x0, x1, y0, y1))))
+    assert pl.DataFrame(parsed, schema=rows.schema, orient="row").equals(rows)
+    vrd = write_predictions(sample_dir(), tmp_path, "validation", kind="relationships")
+    vrd_parquet = write_predictions(sample_dir(), tmp_path, "validation", kind="relationships", form="parquet")
+    vrd_rows = read_predictions(vrd.path)
+    assert vrd_rows.columns == list(RELATIONSHIP_COLUMNS)
+    assert pl.read_parquet(vrd_parquet.path).equals(vrd_rows)
+    with pytest.raises(PredictionsError, match="Kaggle form is for detection"):
+        write_predictions(sample_dir(), tmp_path, "validation", kind="relationships", form="kaggle")
+
+
+def test_predictions_look_like_a_detector(tmp_path: Path) -> None:
+    """At scale 0.01 (416 validation images): recall, scores, duplicates and false positives as configured."""
+    report = synthesize(tmp_path / "s", 0.01, only=["predictions"], splits=["validation"], progress=False)
+    assert [f.name for f in report.files] == [
+        "validation-annotations-bbox.csv", "oidv6-validation-annotations-vrd.csv",
+        "validation-annotations-human-imagelabels-boxable.csv", "class-descriptions-boxable.csv",
+        "bbox_labels_600_hierarchy.json", "oidv6-relationship-triplets.csv",
+    ]  # fmt: skip
+    detection, relationships = report.predictions
+    assert (detection.path.name, detection.rows, relationships.path.name, relationships.rows) == (
+        "validation-predictions-bbox.csv", 41_600, "validation-predictions-vrd.csv", 16_000
+    )  # fmt: skip
+    boxes = ground_truth(report.dest, "validation-annotations-bbox.csv").with_row_index("g")
+    rows = read_predictions(detection.path).with_row_index("p")
+    hits = iou_hits(rows, boxes.select("g", "ImageID", "LabelName", "XMin", "XMax", "YMin", "YMax", "IsGroupOf"))
+    single = boxes.filter(pl.col("IsGroupOf") == 0)
+    found = hits.filter(pl.col("IsGroupOf") == 0).get_column("g").n_unique() / len(single)
+    assert 0.74 < found < 0.83  # recall 0.85, less the badly localized
+    good = rows.join(hits.select("p"), on="p", how="semi").get_column("Score").mean()
+    other = rows.join(hits.select("p"), on="p", how="anti").get_column("Score").mean()
+    assert good > other + 0.25  # type: ignore[operator]
+    c = detection.counts
+    false = c["fp_negative"] + c["fp_positive"] + c["fp_unverified"]
+    assert 0.26 < c["fp_negative"] / false < 0.31 and 0.18 < c["fp_positive"] / false < 0.22
+    assert 0.18 < c["duplicate"] / (c["jittered"] + c["poor"]) < 0.25
+    assert 0.07 < c["poor"] / (c["jittered"] + c["poor"]) < 0.13
+    # relationships: true triplets found with both boxes at IoU >= 0.5, `is` boxes identical
+    vrd_truth = ground_truth(report.dest, "oidv6-validation-annotations-vrd.csv").with_row_index("g")
+    vrd = read_predictions(relationships.path).with_row_index("p")
+    assert set(vrd.group_by("ImageID").len().get_column("len")) == {100}
+    keys = [
+        "g",
+        "ImageID",
+        "LabelName1",
+        "LabelName2",
+        "RelationshipLabel",
+        *(c for c in vrd_truth.columns if c[-1] in "12" and c.startswith(("X", "Y"))),
+    ]
+    both = (
+        iou_hits(vrd, vrd_truth.select(keys), "1")
+        .join(iou_hits(vrd, vrd_truth.select(keys), "2").select("p", "g"), on=["p", "g"], how="semi")
+        .filter(pl.col("RelationshipLabel") == pl.col("RelationshipLabel_g"))
+    )
+    assert 0.62 < both.get_column("g").n_unique() / len(vrd_truth) < 0.78  # relationship recall 0.7
+    first_column = lambda name: {line.split(",")[0] for line in (sample_dir() / name).read_text().splitlines()}  # noqa: E731
+    known = first_column("oidv6-class-descriptions.csv") | first_column("oidv6-attributes-description.csv")
+    assert set(vrd["LabelName1"]) | set(vrd["LabelName2"]) <= known
+    assert set(vrd["RelationshipLabel"]) <= first_column("oidv6-relationships-description.csv") | {"is"}
+    is_rows = vrd.filter(pl.col("RelationshipLabel") == "is")
+    assert len(is_rows) > 1000
+    assert all((is_rows[f"{c}1"] == is_rows[f"{c}2"]).all() for c in ("XMin", "XMax", "YMin", "YMax"))
+
+
+def test_bad_rows_and_ties_only_when_asked(tmp_path: Path) -> None:
+    bad = write_predictions(sample_dir(), tmp_path / "bad.csv", "validation", bad_fraction=0.1)
+    rows = read_predictions(bad.path)
+    invalid = (pl.col("XMin") >= pl.col("XMax")) | (pl.col("YMin") >= pl.col("YMax")) | (pl.col("XMax") > 1)
+    assert rows.filter(invalid).height == bad.counts["bad"] == 371  # of 4000
+    ties = read_predictions(write_predictions(sample_dir(), tmp_path / "ties.csv", "validation", score_digits=2).path)
+    assert ties.get_column("Score").n_unique() <= 101 and ties.get_column("Score").round(2).equals(ties["Score"])
+
+
+def test_prediction_errors(tmp_path: Path) -> None:
+    for kwargs, message in [
+        ({"per_image": 0}, "per_image must be 1 or more"),
+        ({"form": "xml"}, "form 'xml' is not one of"),
+        ({"bad_fraction": 2.0}, r"bad_fraction must be in \[0, 1\]"),
+        ({"detector": Detector(recall=1.5)}, "recall=1.5"),
+        ({"split": "dev"}, "split 'dev' is not one of"),
+    ]:
+        with pytest.raises(PredictionsError, match=message):
+            write_predictions(sample_dir(), tmp_path, **{"split": "validation", **kwargs})  # type: ignore[arg-type]
+    with pytest.raises(PredictionsError, match=r"no validation-annotations-bbox\.csv"):
+        write_predictions(tmp_path, tmp_path / "out", "validation")
+    (tmp_path / "validation-annotations-bbox.csv").write_text("ImageID,LabelName\na,/m/01g317\n")
+    with pytest.raises(PredictionsError, match="not in the official format"):
+        write_predictions(tmp_path, tmp_path / "out", "validation")
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_predictions_from_the_cli_and_in_the_synth_state(tmp_path: Path) -> None:
+    args = ["synth", "--source", str(sample_dir()), "--dest", str(tmp_path / "p"), "--splits", "validation"]
+    result = CliRunner().invoke(cli, [*args, "--form", "parquet", "--per-image", "10"])
+    assert result.exit_code == 0, result.output
+    assert [line.split("\t")[:2] for line in result.stdout.splitlines()] == [
+        ["file", "rows"], ["validation-predictions-bbox.parquet", "400"], ["validation-predictions-vrd.parquet", "50"],
+    ]  # fmt: skip
+    assert CliRunner().invoke(cli, [*args, "--scale", "0.1"]).exit_code == 2
+    assert CliRunner().invoke(cli, ["synth", "--dest", str(tmp_path / "q")]).exit_code == 2
+    dest = tmp_path / "s"
+    first = synthesize(dest, 0.0001, only=["boxes", "predictions"], splits=["test"], progress=False)
+    assert [p.path.name for p in first.predictions] == ["test-predictions-bbox.csv", "test-predictions-vrd.csv"]
+    assert first.rows_by_table()["boxes"] == 94  # predictions are no lake table
+    state = json.loads((dest / "_synth.json").read_text())
+    assert state["files"]["test-predictions-bbox.csv"]["rows"] == first.predictions[0].rows
+    synthesize(dest, 0.0001, only=["boxes"], splits=["test"], progress=False)  # not asked now: removed
+    assert sorted(p.name for p in dest.iterdir()) == ["_synth.json", "test-annotations-bbox.csv"]
 
 
 # ---------------------------------------------------------------------------- scale smoke test

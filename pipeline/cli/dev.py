@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from pipeline.cli.options import examples, only_option, output_option, split_list
+from pipeline.cli.options import examples, only_option, output_option, split_list, splits_option
 from pipeline.core.errors import BenchError
 
 
@@ -15,28 +15,64 @@ from pipeline.core.errors import BenchError
     epilog=examples(
         "oilake synth --scale 0.01 --dest synth-0.01",
         "oilake synth --scale 0.001 --dest synth --only boxes --seed 7",
+        "oilake synth --scale 0.001 --dest synth --only predictions --splits validation",
+        "oilake synth --source pipeline/sample --dest predictions --splits validation --form kaggle",
     ),
 )
 @click.option("--dest", required=True, type=click.Path(file_okay=False, path_type=Path), help="Folder to write.")
-@click.option("--scale", required=True, type=float, help="Rows as a fraction of the full V6 release (1 = ~36 GB).")
+@click.option("--scale", type=float, default=None,
+              help="Rows as a fraction of the full V6 release (1 = ~36 GB). Required unless --source.")  # fmt: skip
 @click.option("--seed", type=int, default=0, show_default=True, help="Same seed, same bytes.")
 @only_option
-def synth_command(dest: Path, scale: float, seed: int, only: list[str] | None) -> None:
-    """Write synthetic Open Images V6 files under their official names into DEST."""
-    from pipeline.synth import synthesize
+@splits_option
+@click.option("--source", type=click.Path(file_okay=False, exists=True, path_type=Path), default=None,
+              help="Generate no data: write predictions for the official files of this folder.")  # fmt: skip
+@click.option("--per-image", type=click.IntRange(min=1), default=100, show_default=True,
+              help="Predictions per image (with predictions in --only, or --source).")  # fmt: skip
+@click.option("--form", type=click.Choice(["csv", "parquet", "kaggle"]), default="csv", show_default=True,
+              help="Predictions in the official CSV columns, as Parquet, or as a Kaggle submission.")  # fmt: skip
+@click.option("--bad-fraction", type=click.FloatRange(0, 1), default=0.0, show_default=True,
+              help="Share of prediction rows made invalid (XMin > XMax, YMin = YMax, XMax > 1).")  # fmt: skip
+def synth_command(
+    dest: Path, scale: float | None, seed: int, only: list[str] | None, splits: list[str] | None,
+    source: Path | None, per_image: int, form: str, bad_fraction: float,
+) -> None:  # fmt: skip
+    """Write synthetic Open Images V6 files under their official names into DEST.
 
-    report = synthesize(dest, scale, seed=seed, only=only, progress=True)
-    click.echo("file\trows\tbytes\tseconds")
-    for file in report.files:
-        click.echo(f"{file.name}\t{file.rows}\t{file.bytes}\t{file.seconds:.2f}")
+    With `predictions` in --only, also synthetic detector output on that ground truth (detection and
+    relationships, --per-image an image); with --source, only that output, for the files of SOURCE.
+    """
+    from pipeline.synth import synthesize
+    from pipeline.synth.predictions import write_all
+
+    if source is not None:
+        if scale is not None or (only and only != ["predictions"]):
+            raise click.UsageError("--source writes predictions only: pass no --scale and no --only but predictions")
+        files = write_all(source, dest, splits, per_image, seed, form, bad_fraction, progress=True)
+        _file_table([(p.path.name, p.rows, p.bytes, p.seconds) for p in files])
+        return
+    if scale is None:
+        raise click.UsageError("pass --scale (or --source to write predictions for existing files)")
+    report = synthesize(dest, scale, seed=seed, only=only, progress=True, splits=splits, per_image=per_image,
+                        prediction_form=form, bad_fraction=bad_fraction)  # fmt: skip
+    _file_table([(f.name, f.rows, f.bytes, f.seconds) for f in report.files]
+                + [(p.path.name, p.rows, p.bytes, p.seconds) for p in report.predictions])  # fmt: skip
     made = [f for f in report.files if f.seconds > 0]
     made_mb = sum(f.bytes for f in made) / 1e6
     rate = f", {made_mb / report.seconds:,.0f} MB/s" if made and report.seconds else ""
+    predicted = f"; {len(report.predictions)} predictions files" if report.predictions else ""
     click.echo(
         f"{dest}: {len(report.files)} files, {report.bytes / 1e6:,.1f} MB; generated {made_mb:,.1f} MB in "
-        f"{report.seconds:.1f} s{rate}; the rest reused or copied",
+        f"{report.seconds:.1f} s{rate}; the rest reused or copied{predicted}",
         err=True,
     )
+
+
+def _file_table(rows: list[tuple[str, int, int, float]]) -> None:
+    """stdout: one line per file written (name, rows, bytes, seconds)."""
+    click.echo("file\trows\tbytes\tseconds")
+    for name, count, size, seconds in rows:
+        click.echo(f"{name}\t{count}\t{size}\t{seconds:.2f}")
 
 
 @click.command(

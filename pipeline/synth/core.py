@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 import pyarrow as pa
@@ -15,6 +17,8 @@ from pipeline.synth.plan import file_rows
 
 Chunk = dict[str, tuple[pa.Buffer, int]]  # official file name → (text, rows)
 Task = Callable[[], Chunk]
+T = TypeVar("T")
+WORKERS = 2
 
 
 @dataclass(frozen=True)
@@ -86,3 +90,16 @@ def distinct_within_images(
         codes[repeat] = redraw(len(repeat))
         codes = sort_within_images(image, codes, classes)
     return codes
+
+
+def in_order(tasks: Iterable[Callable[[], T]]) -> Iterator[T]:
+    """Run tasks on ``WORKERS`` threads (numpy and Arrow release the GIL), results in order,
+    at most ``WORKERS + 1`` results in memory."""
+    with ThreadPoolExecutor(WORKERS) as pool:
+        pending: list[Future[T]] = []
+        for task in tasks:
+            pending.append(pool.submit(task))
+            if len(pending) > WORKERS:
+                yield pending.pop(0).result()
+        for future in pending:
+            yield future.result()
