@@ -67,7 +67,8 @@ def test_shared_options_are_the_same_everywhere() -> None:
             if isinstance(param, click.Option) and param.name in ("lake", "storage_options", "lake_storage_options"):
                 seen.setdefault(param.opts[0], set()).add((param.help or "", repr(param.type)))
             if param.name == "output":
-                assert isinstance(param, click.Option) and (param.help or "").startswith("File to write "), name
+                help_text = param.help or "" if isinstance(param, click.Option) else ""
+                assert help_text.startswith(("File to write ", "Folder to write ")), name
     assert set(seen) == {"--lake", "--storage-option", "--lake-storage-option"}
     assert all(len(variants) == 1 for variants in seen.values()), seen
     for name in ("build", "sql", "image-list", "releases", "rollback", "verify", "catalog"):

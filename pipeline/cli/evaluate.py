@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from pipeline.cli.options import examples, lake_option, lake_storage_option, storage_option
+from pipeline.cli.options import examples, lake_option, lake_storage_option, output_dir_option, storage_option
 
 TASKS = ("detection", "relationships")
 METRICS = ("challenge", "v2")
@@ -19,7 +19,6 @@ METRICS = ("challenge", "v2")
         "oilake evaluate --predictions submission.csv --metric v2 --output eval-v2/",
         "oilake evaluate --predictions s3://bucket/run7.parquet --output eval/run7 --register run7",
         "oilake evaluate --task relationships --predictions vrd.csv --split validation --output eval-vrd/",
-        'oilake sql "select run, label_name, ap from evaluation_per_class order by ap limit 10"',
     ),
 )
 @lake_option
@@ -44,10 +43,7 @@ METRICS = ("challenge", "v2")
     "--iou-threshold", type=click.FloatRange(0, 1, min_open=True), default=0.5, show_default=True,
     help="Matching threshold (only 0.5 is the official metric).",
 )  # fmt: skip
-@click.option(
-    "--output", required=True, type=click.Path(file_okay=False, path_type=Path),
-    help="Folder for summary.json, per_class/pr_curves/matches Parquet and pr_curves.html.",
-)  # fmt: skip
+@output_dir_option("summary.json, per_class, pr_curves and matches Parquet and pr_curves.html")
 @click.option(
     "--register", "run_name", default=None, metavar="NAME",
     help="Also keep the results in the lake under NAME: the views evaluation_runs, evaluation_per_class, "

@@ -78,6 +78,16 @@ def output_option(what: str = "the result", default: Path | None = None) -> Call
     )
 
 
+def output_dir_option(what: str) -> Callable[[F], F]:
+    """``--output`` for a command that writes several files: the folder they go into (made if missing)."""
+    return click.option(
+        "--output",
+        required=True,
+        type=click.Path(file_okay=False, path_type=Path),
+        help=f"Folder to write {what} into (made if missing; earlier outputs there are replaced).",
+    )
+
+
 def _list(ctx: click.Context, param: click.Parameter, value: str | None) -> list[str] | None:
     return split_list(value)
 
