@@ -18,7 +18,7 @@ PREDICTIONS ?=
 SPLIT  ?= validation
 OUTPUT ?= evaluation
 
-.PHONY: build-lake fetch test test-quick lint docs sql bench synth evaluate clean
+.PHONY: build-lake fetch test test-quick interop lint docs sql bench synth evaluate bench-evaluate clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -42,11 +42,29 @@ synth: $(STAMP) ## Write synthetic V6 files at SCALE (default 0.01) into DEST (d
 bench: $(BENCH_STAMP) ## Benchmark at SCALE (default 0.01): BENCHMARKS.md and benchmarks/results-scale-SCALE.json
 	$(BIN)/oilake bench --scale $(SCALE) $(ARGS)
 
+bench-evaluate: $(BENCH_STAMP) ## Evaluation benchmark: oilake evaluate vs the per-image reference (EVAL_SCALE, default 1)
+	$(BIN)/python -m benchmarks.evaluation --scale $(or $(EVAL_SCALE),1) $(ARGS)
+
 test: $(STAMP) ## Run the test suite
 	$(BIN)/python -m pytest
 
 test-quick: $(STAMP) ## Run the tests that start no server and generate no data at scale (-m "not slow and not server")
 	$(BIN)/python -m pytest -m "not slow and not server"
+
+# `make interop`: other engines in their own environment (tests/interop/requirements.txt), never in .venv
+INTEROP       := .venv-interop
+INTEROP_STAMP := $(INTEROP)/.installed-stamp
+
+$(INTEROP_STAMP): pyproject.toml tests/interop/requirements.txt
+	$(PYTHON) -m venv $(INTEROP)
+	echo '*' > $(INTEROP)/.gitignore
+	$(INTEROP)/bin/python -m pip install --quiet --upgrade pip
+	$(INTEROP)/bin/python -m pip install --quiet -e . -r tests/interop/requirements.txt
+	touch $(INTEROP_STAMP)
+
+interop: $(INTEROP_STAMP) ## Spark (local[2]), Dask and Ray read every table as DuckDB does (venv .venv-interop; Spark needs Java 17+)
+	@command -v java >/dev/null || { echo "make interop: Spark needs Java 17 or later on PATH (Debian: apt-get install default-jre-headless)" >&2; exit 1; }
+	$(INTEROP)/bin/python -m pytest tests/interop/check_engines.py
 
 lint: $(STAMP) ## ruff (check, format), mypy over pipeline/, the import-layer contracts, sqlfluff over sql/
 	$(BIN)/ruff check pipeline tests benchmarks
@@ -67,4 +85,4 @@ evaluate: $(STAMP) ## Score PREDICTIONS against LAKE's SPLIT (default validation
 	$(BIN)/oilake evaluate --lake "$(LAKE)" --predictions "$(PREDICTIONS)" --split "$(SPLIT)" --output "$(OUTPUT)" $(ARGS)
 
 clean: ## Remove the virtualenv and the default lake
-	rm -rf $(VENV) lake .pytest_cache .ruff_cache .mypy_cache .import_linter_cache
+	rm -rf $(VENV) $(INTEROP) lake .pytest_cache .ruff_cache .mypy_cache .import_linter_cache

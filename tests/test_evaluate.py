@@ -503,3 +503,62 @@ def test_bad_inputs_are_named_errors(sample_lake: tuple[Path, dict[str, object]]
     assert summary.map == 0.0 and "holds no prediction" in summary.warnings[-1]
     with pytest.raises(EvaluationError, match="no ground truth for split 'nosuch'"):
         evaluate(lake, str(header_only), tmp_path / "out", EvalOptions(split="nosuch"))
+
+
+@pytest.mark.server
+def test_remote_predictions_over_http_and_s3(
+    sample_lake: tuple[Path, dict[str, object]], tmp_path: Path, file_server, s3_bucket: str
+) -> None:
+    from tests.servers import upload
+
+    lake, _ = sample_lake
+    folder = tmp_path / "served"
+    folder.mkdir()
+    _sample_predictions(lake, folder / "p.csv")
+    local = evaluate(lake, str(folder / "p.csv"), tmp_path / "local").map
+    server = file_server(folder)
+    assert evaluate(lake, server.url + "p.csv", tmp_path / "http").map == local
+    upload(folder, f"s3://{s3_bucket}/runs")
+    summary = evaluate(lake, f"s3://{s3_bucket}/runs/p.csv", tmp_path / "s3")
+    assert summary.map == local and summary.predictions == f"s3://{s3_bucket}/runs/p.csv"
+
+
+def test_gzip_predictions_and_warnings(sample_lake: tuple[Path, dict[str, object]], tmp_path: Path) -> None:
+    """A .gz file is read as gzip; duplicates and boxes outside [0, 1] are evaluated and counted."""
+    import gzip
+
+    lake, _ = sample_lake
+    plain = tmp_path / "p.csv"
+    _sample_predictions(lake, plain)
+    lines = plain.read_text().splitlines()
+    image, label = lines[1].split(",")[:2]
+    extra = [lines[1], lines[1], f"{image},{label},0.3,-0.1,0.5,0.2,1.2"]
+    packed = tmp_path / "p.csv.gz"
+    packed.write_bytes(gzip.compress(("\n".join(lines + extra) + "\n").encode()))
+    summary = evaluate(lake, str(packed), tmp_path / "out")
+    assert summary.counts["duplicate_predictions"] == 2
+    assert summary.counts["out_of_range_boxes"] == 1
+    assert any("repeat another one exactly" in w for w in summary.warnings)
+    assert any("outside [0, 1]" in w for w in summary.warnings)
+
+
+def test_expand_predictions_is_marked_not_official(sample_lake: tuple[Path, dict[str, object]], tmp_path: Path) -> None:
+    lake, _ = sample_lake
+    predictions = tmp_path / "p.csv"
+    evaluated = _sample_predictions(lake, predictions)
+    summary = evaluate(lake, str(predictions), tmp_path / "out", EvalOptions(expand_predictions=True))
+    assert summary.official is False and summary.expand_predictions is True
+    matches = pl.read_parquet(tmp_path / "out" / "matches.parquet")
+    own = matches.filter(pl.col("label_mid") == pl.col("original_label_mid"))
+    assert own.height == evaluated  # each prediction once for its own class, plus once per ancestor
+    ancestors = (
+        duckdb.connect(str(lake / "lake.duckdb"), read_only=True)
+        .sql(
+            "select count(*) from (select unnest($mids) as mid) as p join class_ancestors on label_mid = mid",
+            params={"mids": own["original_label_mid"].to_list()},
+        )
+        .fetchall()[0][0]
+    )
+    assert matches.height - own.height == ancestors > 0
+    official = evaluate(lake, str(predictions), tmp_path / "official")
+    assert official.official is True and official.map != summary.map

@@ -12,6 +12,7 @@ import duckdb
 from pipeline.evaluate.options import EvalSummary
 
 TOP_CLASSES = 12
+MAX_POINTS = 400  # per curve: the plot draws the interpolated curve, sampled evenly
 
 
 def write_pr_plot(
@@ -22,7 +23,11 @@ def write_pr_plot(
     curves: str = "eval_pr",
     top: int = TOP_CLASSES,
 ) -> None:
-    """Write ``path``: PR curves of the ``top`` classes by ground-truth instances, with their AP in the legend."""
+    """Write ``path``: PR curves of the ``top`` classes by ground-truth instances, with their AP in the legend.
+
+    Each curve is the interpolated (non-increasing) precision the AP integrates, at most ``MAX_POINTS``
+    points; ``pr_curves.parquet`` has every point.
+    """
     import plotly.graph_objects as go  # type: ignore[import-untyped]  # imported here: only this output needs it
 
     chosen = con.execute(
@@ -37,15 +42,40 @@ def write_pr_plot(
     figure = go.Figure()
     for mid, name, ap in chosen:
         points = con.execute(
-            f"select recall, precision from {curves} where label_mid = $mid order by threshold desc", {"mid": mid}
-        ).fetchall()
+            f"""
+            with
+
+            steps as (
+                select
+                    recall,
+                    interpolated_precision,
+                    row_number() over (order by threshold desc) as step,
+                    count(*) over () as steps
+                from {curves}
+                where label_mid = $mid
+            ),
+
+            final as (
+                select recall, interpolated_precision
+                from steps
+                where step % greatest(1, steps // {MAX_POINTS}) = 0 or step = steps or step = 1
+                order by step
+            )
+
+            select * from final
+            """,
+            {"mid": mid},
+        ).fetchnumpy()
+        recall, precision = points["recall"].tolist(), points["interpolated_precision"].tolist()
+        if not recall:  # ground truth and no TP or FP entry: AP 0
+            recall, precision = [1.0], [0.0]
         figure.add_trace(
             go.Scatter(
-                x=[0.0, *(p[0] for p in points)],
-                y=[points[0][1] if points else 0.0, *(p[1] for p in points)],
+                x=[0.0, *recall],  # the area under this step line is the AP
+                y=[precision[0], *precision],
                 mode="lines",
                 name=f"{name} (AP {ap:.3f})",
-                line={"shape": "hv"},
+                line={"shape": "vh"},
             )
         )
     score = "n/a" if summary.map is None else f"{summary.map:.4f}"
