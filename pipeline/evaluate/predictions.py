@@ -61,7 +61,7 @@ def staged_schema(task: str) -> pa.Schema:
     names = DETECTION if task == "detection" else RELATIONSHIPS
     fields = [pa.field("line", pa.int64(), nullable=False), pa.field("item", pa.int32())]
     for name in names:
-        kind = pa.string() if name in TEXT_COLUMNS else pa.float64()
+        kind = pa.large_string() if name in TEXT_COLUMNS else pa.float64()  # Polars' own: no copy when written
         fields.append(pa.field(LAKE_NAMES[name], kind, nullable=False))
     return pa.schema(fields)
 
@@ -114,7 +114,7 @@ def _open_stream(fs: fsspec.AbstractFileSystem, path: str, compressed: bool) -> 
 
 def _write(batches: Batches, report: ReadReport, task: str, dest: Path, rejects: Path) -> None:
     schema = staged_schema(task)
-    with pq.ParquetWriter(dest, schema, compression="zstd") as good, \
+    with pq.ParquetWriter(dest, schema, compression="lz4") as good, \
             pq.ParquetWriter(rejects, REJECTS_SCHEMA, compression="zstd") as bad:  # fmt: skip
         for frame, refused in batches:
             report.rows_written += frame.height
@@ -198,43 +198,55 @@ def _form(display: str, header: list[str], task: str) -> str:
 
 
 def _typed(frame: pl.DataFrame, form: str, task: str) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Typed rows, and the rows refused with their line, column and reason."""
+    """Typed rows, and the rows refused with their line, column and reason.
+
+    Every value is converted once; reasons are worked out only for the rows that fail (few or none).
+    """
     if form == "kaggle":
         frame, refused_rows = _explode_kaggle(frame)
     else:
         frame = frame.with_columns(item=pl.lit(None, dtype=pl.Int32))
         refused_rows = None
     names = DETECTION if task == "detection" else RELATIONSHIPS
-    checks: list[pl.Expr] = []
-    typed: list[pl.Expr] = []
-    for name in names:
-        source = pl.col(name)
-        if name in TEXT_COLUMNS:
-            value = source.cast(pl.String).str.strip_chars()
-            typed.append(value.alias(LAKE_NAMES[name]))
-            checks.append(pl.when(value.is_null() | (value == "")).then(pl.lit(f"{name}: empty")))
-            continue
-        number = source.cast(pl.Float64, strict=False)
-        typed.append(number.alias(LAKE_NAMES[name]))
-        if name == "Score":
-            bad = number.is_null() | number.is_nan() | number.is_infinite() | (number < 0)
-            checks.append(pl.when(bad).then(pl.lit(f"{name}: not a finite number >= 0")))
-        else:
-            bad = number.is_null() | number.is_nan() | number.is_infinite()
-            checks.append(pl.when(bad).then(pl.lit(f"{name}: not a finite number")))
-    reason = pl.coalesce(checks) if checks else pl.lit(None, dtype=pl.String)
-    checked = frame.with_columns(_reason=reason)
-    bad_rows = checked.filter(pl.col("_reason").is_not_null())
-    refused = bad_rows.select(
+    typed = frame.select("line", "item", *[_converted(n).alias(LAKE_NAMES[n]) for n in names])
+    failed = [_failed(n, pl.col(LAKE_NAMES[n])) for n in names]
+    mask = typed.select(pl.any_horizontal(failed)).to_series()
+    refused = _reasons(frame.filter(mask), typed.filter(mask), names) if mask.any() else _NO_REJECTS
+    if refused_rows is not None:
+        refused = pl.concat([refused_rows, refused])
+    return (typed.filter(~mask) if mask.any() else typed), refused
+
+
+def _converted(name: str) -> pl.Expr:
+    """Column ``name`` as the evaluation reads it: text stripped, numbers as float64 (NULL where none)."""
+    if name in TEXT_COLUMNS:
+        return pl.col(name).cast(pl.String).str.strip_chars()
+    return pl.col(name).cast(pl.Float64, strict=False)
+
+
+_NO_REJECTS = pl.DataFrame(schema={"line": pl.Int64, "column": pl.String, "reason": pl.String, "value": pl.String})
+_REASONS = {"text": "empty", "Score": "not a finite number >= 0", "number": "not a finite number"}
+
+
+def _failed(name: str, value: pl.Expr) -> pl.Expr:
+    """True where the typed ``value`` of column ``name`` cannot be used."""
+    if name in TEXT_COLUMNS:
+        return value.is_null() | (value == "")
+    bad = value.is_null() | value.is_nan() | value.is_infinite()
+    return bad | (value < 0) if name == "Score" else bad
+
+
+def _reasons(source: pl.DataFrame, typed: pl.DataFrame, names: tuple[str, ...]) -> pl.DataFrame:
+    """The refused rows: line, the first column at fault, the reason, and the value as written."""
+    kind = {n: "text" if n in TEXT_COLUMNS else "Score" if n == "Score" else "number" for n in names}
+    checks = [pl.when(_failed(n, pl.col(LAKE_NAMES[n]))).then(pl.lit(f"{n}: {_REASONS[kind[n]]}")) for n in names]
+    bad_rows = pl.concat([source.select(names), typed], how="horizontal").with_columns(_reason=pl.coalesce(checks))
+    return bad_rows.select(
         "line",
         column=pl.col("_reason").str.split(":").list.first(),
         reason=pl.col("_reason").str.split(": ").list.last(),
         value=_value_of(bad_rows, names),
     )
-    if refused_rows is not None:
-        refused = pl.concat([refused_rows, refused])
-    good = checked.filter(pl.col("_reason").is_null()).select("line", "item", *typed)
-    return good, refused
 
 
 def _value_of(bad: pl.DataFrame, names: tuple[str, ...]) -> pl.Expr:
