@@ -562,3 +562,25 @@ def test_expand_predictions_is_marked_not_official(sample_lake: tuple[Path, dict
     assert matches.height - own.height == ancestors > 0
     official = evaluate(lake, str(predictions), tmp_path / "official")
     assert official.official is True and official.map != summary.map
+
+
+def test_at_most_10000_predictions_per_image_and_class(tmp_path: Path) -> None:
+    """The reference keeps the 10,000 highest-scoring predictions of a class on an image; the rest are ignored."""
+    gt = {
+        "img": {"boxes": [[0.1, 0.1, 0.5, 0.5], [0.5, 0.5, 0.9, 0.9]], "labels": ["c", "c"], "verified_labels": ["c"]}
+    }
+    rng = random.Random(5)
+    scores = [s / 10**7 for s in rng.sample(range(1, 10**7), 10_010)]
+    boxes = [_box(rng) for _ in scores]
+    boxes[scores.index(min(scores))] = [0.5, 0.5, 0.9, 0.9]  # a perfect match, but beyond the limit
+    dets = {"img": {"boxes": boxes, "scores": scores, "labels": ["c"] * len(scores)}}
+    con = catalog(["c"], gt)
+    ap, _ = run_detection(con, stage(tmp_path, "detection", detection_rows(dets)), EvalOptions())
+    beyond = con.execute(
+        "select count(*), min(score) = $lowest from eval_matches where reason like 'beyond the 10,000%'",
+        {"lowest": min(scores)},
+    ).fetchall()[0]
+    assert beyond == (10, True)
+    truth = {"img": ref.GroundTruth(boxes=np.array(gt["img"]["boxes"]), labels=["c", "c"], verified_labels=["c"])}
+    found = {"img": ref.Detections(boxes=np.array(boxes), scores=np.array(scores), labels=["c"] * len(scores))}
+    assert ap["c"] == pytest.approx(ref.evaluate_detections(truth, found, ["c"]).average_precision["c"], abs=1e-12)

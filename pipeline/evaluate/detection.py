@@ -28,6 +28,10 @@ _INTERSECTION = (
     " * greatest(0, least(p.x_max, g.x_max) - greatest(p.x_min, g.x_min))"
 )
 _AREA = "({0}.y_max - {0}.y_min) * ({0}.x_max - {0}.x_min)"
+# The order predictions are matched in (the tie rule), on the prediction's columns prefixed with {0}.
+_ORDER = "{0}score desc, {0}x_min asc, {0}y_min asc, {0}x_max asc, {0}y_max asc, {0}pred_id asc"
+_RANK_NAMES = "score, x_min, y_min, x_max, y_max"
+_RANK_COLUMNS = "p.score, p.x_min, p.y_min, p.x_max, p.y_max"
 
 
 def stage_predictions(con: duckdb.DuckDBPyConnection, staged: str, expand: bool) -> None:
@@ -101,14 +105,32 @@ def match(con: duckdb.DuckDBPyConnection, metric: str, threshold: float, group_o
             left join eval_labels as l on l.image_id = p.image_id and l.label_mid = p.label_mid
         ),
 
+        crowded as (
+            select
+                image_id,
+                label_mid
+            from flagged
+            where ignored_reason is null
+            group by image_id, label_mid
+            having count(*) > {LIMIT}
+        ),
+
+        ranked as (
+            select
+                f.pred_id,
+                f.label_mid,
+                row_number() over (partition by f.image_id, f.label_mid order by {_ORDER.format("f.")}) as rank
+            from flagged as f
+            inner join crowded as c on c.image_id = f.image_id and c.label_mid = f.label_mid
+            where f.ignored_reason is null
+        ),
+
         final as (
             select
-                *,
-                case when ignored_reason is null then row_number() over (
-                    partition by image_id, label_mid, ignored_reason is null
-                    order by score desc, x_min asc, y_min asc, x_max asc, y_max asc, pred_id asc
-                ) end as rank
+                flagged.*,
+                coalesce(ranked.rank > {LIMIT}, false) as is_beyond_limit
             from flagged
+            left join ranked on ranked.pred_id = flagged.pred_id and ranked.label_mid = flagged.label_mid
         )
 
         select * from final
@@ -120,14 +142,14 @@ def match(con: duckdb.DuckDBPyConnection, metric: str, threshold: float, group_o
         with
 
         candidates as (
-            select * from eval_flagged where ignored_reason is null and rank <= {LIMIT}
+            select * from eval_flagged where ignored_reason is null and not is_beyond_limit
         ),
 
         pairs as (
             select
                 p.pred_id,
                 p.label_mid,
-                p.rank,
+                {_RANK_COLUMNS},
                 g.gt_id,
                 ({_INTERSECTION}) as intersection,
                 {_AREA.format("p")} as pred_area,
@@ -141,7 +163,7 @@ def match(con: duckdb.DuckDBPyConnection, metric: str, threshold: float, group_o
             select
                 pred_id,
                 label_mid,
-                rank,
+                {_RANK_NAMES},
                 gt_id,
                 intersection / (pred_area + gt_area - intersection) as iou
             from pairs
@@ -155,7 +177,7 @@ def match(con: duckdb.DuckDBPyConnection, metric: str, threshold: float, group_o
             select
                 *,
                 iou >= {threshold!r} and row_number() over (
-                    partition by gt_id, iou >= {threshold!r} order by rank
+                    partition by gt_id, iou >= {threshold!r} order by {_ORDER.format("")}
                 ) = 1 as is_tp
             from best
         )
@@ -172,15 +194,14 @@ def match(con: duckdb.DuckDBPyConnection, metric: str, threshold: float, group_o
             select c.*
             from eval_flagged as c
             left join eval_stage1 as s on s.pred_id = c.pred_id and s.label_mid = c.label_mid
-            where c.ignored_reason is null and c.rank <= {LIMIT} and not coalesce(s.is_tp, false)
+            where c.ignored_reason is null and not c.is_beyond_limit and not coalesce(s.is_tp, false)
         ),
 
         pairs as (
             select
                 p.pred_id,
                 p.label_mid,
-                p.rank,
-                p.score,
+                {_RANK_COLUMNS},
                 g.gt_id,
                 ({_INTERSECTION}) / ({_AREA.format("p")}) as ioa
             from unmatched as p
@@ -196,7 +217,7 @@ def match(con: duckdb.DuckDBPyConnection, metric: str, threshold: float, group_o
         final as (
             select
                 *,
-                row_number() over (partition by gt_id order by rank) = 1 as is_first,
+                row_number() over (partition by gt_id order by {_ORDER.format("")}) = 1 as is_first,
                 max(score) over (partition by gt_id) as group_score
             from best
             where ioa >= {threshold!r}
@@ -225,7 +246,7 @@ def _outcomes(con: duckdb.DuckDBPyConnection, group_of_weight: float, threshold:
                 not coalesce(s1.is_tp, false) and s2.gt_id is not null as s2_group,
                 case
                     when f.ignored_reason is not null then 'ignored'
-                    when f.rank > {LIMIT} then 'ignored'
+                    when f.is_beyond_limit then 'ignored'
                     when s1.is_tp then 'tp'
                     when s2.gt_id is not null and {group_tp} then 'tp'
                     when s2.gt_id is not null then 'ignored'
@@ -233,7 +254,7 @@ def _outcomes(con: duckdb.DuckDBPyConnection, group_of_weight: float, threshold:
                 end as outcome,
                 case
                     when f.ignored_reason is not null then f.ignored_reason
-                    when f.rank > {LIMIT}
+                    when f.is_beyond_limit
                         then 'beyond the {LIMIT:,} highest-scoring predictions of the class on the image'
                     when s1.is_tp then 'takes the box it overlaps most (IoU >= {threshold:g})'
                     when s2.gt_id is not null and {group_tp}
