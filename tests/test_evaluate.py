@@ -584,3 +584,23 @@ def test_at_most_10000_predictions_per_image_and_class(tmp_path: Path) -> None:
     truth = {"img": ref.GroundTruth(boxes=np.array(gt["img"]["boxes"]), labels=["c", "c"], verified_labels=["c"])}
     found = {"img": ref.Detections(boxes=np.array(boxes), scores=np.array(scores), labels=["c"] * len(scores))}
     assert ap["c"] == pytest.approx(ref.evaluate_detections(truth, found, ["c"]).average_precision["c"], abs=1e-12)
+
+
+def test_verified_labels_equal_the_expanded_view(sample_lake: tuple[Path, dict[str, object]]) -> None:
+    """The evaluation expands the split's human labels itself; the pairs equal image_labels_expanded's."""
+    lake, _ = sample_lake
+    con = duckdb.connect(str(lake / "lake.duckdb"), read_only=True)
+    ground_truth.stage_classes(con)
+    ground_truth.stage_boxes(con, SPLIT)
+    ground_truth.stage_labels(con, SPLIT)
+    ours = con.sql(
+        "select image_id, label_mid, is_verified_positive, is_verified_negative from eval_labels "
+        "where is_verified_positive or is_verified_negative order by all"
+    ).fetchall()
+    view = con.sql(
+        "select image_id, label_mid, bool_or(confidence = 1), bool_or(confidence = 0) from image_labels_expanded "
+        "where split = $s and source <> 'machine' and label_mid in (select label_mid from eval_classes) "
+        "group by all order by all",
+        params={"s": SPLIT},
+    ).fetchall()
+    assert ours == view and len(ours) > 100

@@ -89,23 +89,45 @@ def stage_labels(con: duckdb.DuckDBPyConnection, split: str) -> None:
     """``eval_images`` (images with any ground truth) and ``eval_labels`` (the classes evaluated on each).
 
     An image's evaluated classes are its verified labels, positive and negative, and the classes of its
-    boxes (both expanded), restricted to the evaluated classes.
+    boxes (both expanded), restricted to the evaluated classes. The labels are expanded here as
+    ``image_labels_expanded`` does it (a positive for every ancestor, a negative for every descendant),
+    for the one split only; a test checks the two agree.
     """
     con.execute(
         """
         create or replace temp table eval_labels as
         with
 
+        human as (
+            select
+                image_id,
+                label_mid,
+                confidence = 1 as is_positive
+            from image_labels
+            where split = $split and source <> 'machine'
+        ),
+
+        expanded as (
+            select image_id, label_mid, is_positive from human
+            union all
+            select human.image_id, class_ancestors.ancestor_mid, true
+            from human
+            inner join class_ancestors on class_ancestors.label_mid = human.label_mid
+            where human.is_positive
+            union all
+            select human.image_id, class_ancestors.label_mid, false
+            from human
+            inner join class_ancestors on class_ancestors.ancestor_mid = human.label_mid
+            where not human.is_positive
+        ),
+
         verified as (
             select distinct
                 image_id,
                 label_mid,
-                confidence = 1 as is_positive
-            from image_labels_expanded
-            where
-                split = $split
-                and source <> 'machine'
-                and label_mid in (select label_mid from eval_classes)
+                is_positive
+            from expanded
+            where label_mid in (select label_mid from eval_classes)
         ),
 
         boxed as (
