@@ -604,3 +604,57 @@ def test_verified_labels_equal_the_expanded_view(sample_lake: tuple[Path, dict[s
         params={"s": SPLIT},
     ).fetchall()
     assert ours == view and len(ours) > 100
+
+
+@pytest.mark.server
+def test_evaluate_a_lake_on_object_storage(
+    sample_lake: tuple[Path, dict[str, object]], tmp_path: Path, s3_bucket: str
+) -> None:
+    """An s3:// lake is scored like a local one; registering a run there is a named error."""
+    from pipeline.core.errors import EvaluationError
+    from pipeline.evaluate.register import check_run_name
+    from pipeline.resources import sample_dir
+    from tests.conftest import build
+    from tests.servers import upload
+
+    source, lake = f"s3://{s3_bucket}/raw", f"s3://{s3_bucket}/lake"
+    upload(sample_dir(), source)
+    build(source, lake)
+    predictions = tmp_path / "p.csv"
+    _sample_predictions(sample_lake[0], predictions)
+    remote = evaluate(lake, str(predictions), tmp_path / "remote")
+    local = evaluate(sample_lake[0], str(predictions), tmp_path / "local")
+    assert remote.map == local.map and remote.counts == local.counts and remote.lake == lake
+    with pytest.raises(EvaluationError, match="local lake folder"):
+        check_run_name(lake, "run1")
+
+
+def test_the_command_prints_metrics_and_names_bad_input(
+    sample_lake: tuple[Path, dict[str, object]], tmp_path: Path
+) -> None:
+    from click.testing import CliRunner
+
+    from pipeline.cli import cli
+
+    lake, _ = sample_lake
+    predictions = tmp_path / "p.csv"
+    _sample_predictions(lake, predictions)
+    runner = CliRunner()
+    result = runner.invoke(
+        cli, ["evaluate", "--lake", str(lake), "--predictions", str(predictions), "--output", str(tmp_path / "o")]
+    )
+    assert result.exit_code == 0, result.output
+    summary = json.loads((tmp_path / "o" / "summary.json").read_text())
+    assert result.stdout.splitlines() == [f"map\t{summary['map']:.6f}"]
+    assert "Open Images Challenge detection mAP on validation" in result.stderr and "2 rows rejected" in result.stderr
+    bad = tmp_path / "bad.csv"
+    bad.write_text("ImageID,Label,Score\n")
+    result = runner.invoke(
+        cli, ["evaluate", "--lake", str(lake), "--predictions", str(bad), "--output", str(tmp_path / "b")]
+    )
+    assert result.exit_code != 0 and "Traceback" not in result.output
+    assert (
+        "error: " in result.stderr
+        and "missing column(s) LabelName, XMin" in result.stderr
+        and "hint: " in result.stderr
+    )
