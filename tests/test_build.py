@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -44,7 +45,7 @@ def test_rows_are_sorted_by_image_id_within_each_file(write_source: WriteSource,
     manifest = build(
         write_source({VAL_BOXES: _boxes(*(_box(i, x_min=f"0.{n}") for n, i in enumerate(ids, 1)))}), tmp_path / "lake"
     )
-    path = tmp_path / "lake" / "boxes" / "split=validation" / "validation-annotations-bbox.parquet"
+    (path,) = (tmp_path / "lake" / "boxes" / "split=validation").glob("validation-annotations-bbox.*.parquet")
     table = pq.read_table(path)
     assert table.column("image_id").to_pylist() == sorted(ids)
     assert [round(x, 1) for x in table.column("x_min").to_pylist()] == [0.2, 0.4, 0.3, 0.1]  # stable
@@ -144,7 +145,10 @@ def test_gzip_sources_are_read_transparently(write_source: WriteSource, tmp_path
     raw = (source / (VAL_BOXES + ".gz")).read_bytes()
     assert report["md5"] == hashlib.md5(raw).hexdigest()
     assert report["bytes"] == len(raw)
-    assert report["output"] == "boxes/split=validation/validation-annotations-bbox.parquet"
+    output = report["output"]
+    assert re.fullmatch(r"boxes/split=validation/validation-annotations-bbox\.[0-9a-f]{12}\.parquet", output)
+    digest = hashlib.sha256((tmp_path / "lake" / "current" / output).read_bytes()).hexdigest()
+    assert output.split(".")[-2] == digest[:12], "the name carries the digest of the file's bytes"
 
 
 def test_only_and_splits_select_files(write_source: WriteSource, tmp_path: Path) -> None:
@@ -207,10 +211,8 @@ def test_manifest_reconciles_and_describes_the_build(write_source: WriteSource, 
     report = manifest["sources"][0]
     assert report["rows_read"] == report["rows_written"] + report["rows_rejected"] + report["rows_duplicate"]
     assert report["md5"] == hashlib.md5((source / VAL_BOXES).read_bytes()).hexdigest()
-    assert manifest["tables"]["boxes"] == {
-        "rows": 1,
-        "files": [{"path": "boxes/split=validation/validation-annotations-bbox.parquet", "rows": 1}],
-    }
+    assert manifest["tables"]["boxes"] == {"rows": 1, "files": [{"path": report["output"], "rows": 1}]}
+    assert report["output"].startswith("boxes/split=validation/validation-annotations-bbox.")
     assert manifest["tables"]["rejects"]["rows"] == 1
     assert len(manifest["schemas"]["boxes"]) == 16
     assert {s["file"] for s in manifest["skipped"]} >= {"oidv6-train-annotations-bbox.csv"}

@@ -147,8 +147,7 @@ def test_a_corrupt_published_file_is_read_again_not_lent(tmp_path: Path, capsys:
     rows = [f"000000000000000{n},xclick,/m/0k4j,1,0.1,0.9,0.2,0.8,0,0,0,0,0" for n in range(1, 4)]
     (source / VAL_BOXES).write_text(BOX_HEADER + "\n" + "\n".join(rows) + "\n")
     lake = tmp_path / "lake"
-    build(source, lake)
-    part = "boxes/split=validation/validation-annotations-bbox.parquet"
+    part = str(sources_by_file(build(source, lake))[VAL_BOXES]["output"])
     (lake / "current" / part).write_bytes(b"garbage" * 200)  # the published bytes overwritten in place
     capsys.readouterr()
     manifest = build(source, lake)
@@ -157,4 +156,6 @@ def test_a_corrupt_published_file_is_read_again_not_lent(tmp_path: Path, capsys:
     assert "it is not reused" in err
     assert not _reused(manifest)[VAL_BOXES]
     assert query(lake, "select count(*) as n from boxes")["n"][0] == 3
-    assert os.stat(lake / "current" / part).st_nlink == 1  # a new file, not a link to the damaged one
+    fresh = str(sources_by_file(manifest)[VAL_BOXES]["output"])
+    assert fresh == part, "the same bytes as before the damage: the same name"
+    assert os.stat(lake / "current" / fresh).st_nlink == 1  # a new file, not a link to the damaged one

@@ -42,7 +42,10 @@ def test_s3_sources_into_an_s3_lake_equal_the_local_build(
     pointer = json.loads(fs.cat_file(f"{s3_bucket}/lakes/oi/{POINTER}"))
     assert pointer["release"] == release and pointer["catalog"] == f"releases/{release}/lake.duckdb"
     assert pointer["tables"]["boxes"] == 1537
-    assert fs.exists(f"{s3_bucket}/lakes/oi/releases/{release}/boxes/split=train/oidv6-train-annotations-bbox.parquet")
+    train_boxes = next(s["output"] for s in manifest["sources"] if s["file"] == "oidv6-train-annotations-bbox.csv")
+    assert train_boxes.startswith("boxes/split=train/oidv6-train-annotations-bbox.")
+    assert fs.exists(f"{s3_bucket}/lakes/oi/releases/{release}/{train_boxes}")
+    assert sample_lake[1]["tables"] == manifest["tables"], "the same bytes, the same names, on both kinds of lake"
     assert DUMMY_SECRET not in fs.cat_file(f"{s3_bucket}/lakes/oi/releases/{release}/_manifest.json").decode()
 
     with open_lake(lake) as opened:

@@ -14,11 +14,15 @@ from pipeline.cli import cli
 from pipeline.lake.verify import verify_lake
 from tests.conftest import VAL_BOXES, VAL_LABELS
 
-BOXES_PART = "boxes/split=validation/validation-annotations-bbox.parquet"
-
 
 def _release(lake: Path) -> Path:
     return (lake / "current").resolve()
+
+
+def _boxes_part(lake: Path) -> str:
+    """The validation box file of the release (its name carries a digest of its bytes)."""
+    (path,) = (_release(lake) / "boxes" / "split=validation").glob("validation-annotations-bbox.*.parquet")
+    return path.relative_to(_release(lake)).as_posix()
 
 
 def test_a_fresh_lake_verifies_with_its_sources(small_lake: tuple[Path, Path]) -> None:
@@ -32,17 +36,17 @@ def test_a_fresh_lake_verifies_with_its_sources(small_lake: tuple[Path, Path]) -
 
 
 def _delete_part(lake: Path) -> None:
-    (_release(lake) / BOXES_PART).unlink()
+    (_release(lake) / _boxes_part(lake)).unlink()
 
 
 def _add_unlisted(lake: Path) -> None:
     (_release(lake) / "boxes" / "split=validation" / "stray.parquet").write_bytes(
-        (_release(lake) / BOXES_PART).read_bytes()
+        (_release(lake) / _boxes_part(lake)).read_bytes()
     )
 
 
 def _drop_a_row(lake: Path) -> None:
-    path = _release(lake) / BOXES_PART
+    path = _release(lake) / _boxes_part(lake)
     table = pq.read_table(path)
     path.unlink()  # a new inode: the other releases sharing the file keep theirs
     pq.write_table(table.slice(1), path)
@@ -59,7 +63,7 @@ def _edit_manifest(lake: Path) -> None:
 TAMPERING: dict[str, tuple[Callable[[Path], None], list[str]]] = {
     "missing file": (
         _delete_part,
-        [f"{BOXES_PART}: listed in the manifest but missing", "lake.duckdb: view boxes fails"],
+        ["{part}: listed in the manifest but missing", "lake.duckdb: view boxes fails"],
     ),
     "unlisted file": (
         _add_unlisted,
@@ -67,7 +71,7 @@ TAMPERING: dict[str, tuple[Callable[[Path], None], list[str]]] = {
     ),
     "row count": (
         _drop_a_row,
-        [f"{BOXES_PART}: 2 rows, the manifest says 3", f"{BOXES_PART}: 2 rows, but {VAL_BOXES} wrote 3"],
+        ["{part}: 2 rows, the manifest says 3", "{part}: 2 rows, but " + VAL_BOXES + " wrote 3"],
     ),
     "manifest edited": (
         _edit_manifest,
@@ -80,10 +84,11 @@ TAMPERING: dict[str, tuple[Callable[[Path], None], list[str]]] = {
 def test_verify_reports_every_difference_and_exits_1(small_lake: tuple[Path, Path], case: str) -> None:
     _, lake = small_lake
     tamper, expected = TAMPERING[case]
+    part = _boxes_part(lake)
     tamper(lake)
     result = verify_lake(lake)
     assert not result.ok
-    for fragment in expected:
+    for fragment in (f.replace("{part}", part) for f in expected):
         assert any(fragment in problem for problem in result.problems), (fragment, result.problems)
     cli_result = CliRunner().invoke(cli, ["verify", "--lake", str(lake)])
     assert cli_result.exit_code == 1
@@ -103,10 +108,10 @@ def test_rehash_notices_a_source_changed_since_the_build(small_lake: tuple[Path,
 
 def test_a_corrupt_parquet_file_is_a_problem_not_a_crash(small_lake: tuple[Path, Path]) -> None:
     _, lake = small_lake
-    damaged = _release(lake) / BOXES_PART
-    damaged.write_bytes(b"not parquet at all" * 100)  # the published bytes overwritten in place
+    part = _boxes_part(lake)
+    (_release(lake) / part).write_bytes(b"not parquet at all" * 100)  # the published bytes overwritten in place
     result = CliRunner().invoke(cli, ["verify", "--lake", str(lake)])
     assert result.exit_code == 1, result.output
     assert "Traceback" not in result.output
-    assert f"FAIL  {BOXES_PART}: unreadable Parquet: " in result.output
+    assert f"FAIL  {part}: unreadable Parquet: " in result.output
     assert "error: release " in result.output and "problem(s)" in result.output

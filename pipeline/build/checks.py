@@ -9,7 +9,7 @@ import pyarrow.parquet as pq
 
 from pipeline.core.contract import FileReport, Manifest
 from pipeline.core.errors import ReconciliationError, RejectLimitError, SchemaError
-from pipeline.core.layout import table_files
+from pipeline.core.layout import named_digest, table_files
 from pipeline.core.schema import all_schemas
 
 
@@ -24,7 +24,12 @@ def check_staged(
                 f" + rejected {report.rows_rejected} + duplicate {report.rows_duplicate}; nothing was published"
             )
     for name, schema in all_schemas().items():
-        for path in table_files(staging, name):
+        files = table_files(staging, name)
+        if not files:
+            raise SchemaError(f"{name}: no Parquet file (every table has one, zero rows if no source fed it)")
+        for path in files:
+            if named_digest(path.name) is None:
+                raise SchemaError(f"{path.relative_to(staging)}: the name carries no digest of its bytes")
             written = pq.read_schema(path).remove_metadata()
             if not written.equals(schema.arrow):
                 raise SchemaError(f"{path.relative_to(staging)} does not match schemas/{name}.toml")

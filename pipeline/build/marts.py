@@ -3,7 +3,7 @@
 A mart's view aggregates whole tables (at scale 1, class_stats_live took about 19 s when timed by
 hand); run on every dashboard query, that cost would be paid each time. The build computes each
 mart once, with the same SQL (its ``<mart>_live`` view), and writes it sorted by its declared
-``sort_by`` under ``<release>/<mart>/<mart>.parquet``.
+``sort_by`` under ``<release>/<mart>/<mart>.parquet`` (then named after its digest, see ``build/naming.py``).
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ import polars as pl
 from pipeline.build.checks import check_catalog, check_staged
 from pipeline.build.faults import pause_point
 from pipeline.build.marts import materialize_marts
+from pipeline.build.naming import name_by_content, write_empty_tables
 from pipeline.build.overlap import remove_overlaps
 from pipeline.build.plan import BuildOptions, Plan, plan_build
 from pipeline.build.reuse import (
@@ -167,6 +168,10 @@ def _build_into(
     marts = materialize_marts(staging)
     counts = ", ".join(f"{name} {rows:,}" for name, rows in marts.items())
     log(f"marts {counts} rows ({time.monotonic() - started:.1f}s)")
+    empty = write_empty_tables(staging)
+    if empty:
+        log(f"empty {', '.join(empty)}: no source fed them; each is one zero-row file with its declared columns")
+    name_by_content(staging, draft.files)
     check_staged(staging, draft.files, rejects.count + carried, rejects.examples, options.max_rejects)
     draft.unknown_mids = {kind: UnknownMids(**found) for kind, found in unknown_mids(staging).items()}
     for kind, mids in draft.unknown_mids.items():

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import click
 
+from pipeline.cli.ddl import ddl_command
 from pipeline.cli.dev import bench_command, docs_command, synth_command
 from pipeline.cli.evaluate import evaluate_command
 from pipeline.cli.group import OilakeGroup
@@ -40,7 +41,7 @@ def cli() -> None:
 assert isinstance(cli, OilakeGroup)
 for _command in (
     fetch_command, build_command, sql_command, image_list_command, evaluate_command,
-    releases_command, rollback_command, verify_command, catalog_command,
+    releases_command, rollback_command, verify_command, catalog_command, ddl_command,
 ):  # fmt: skip
     cli.add_command(_command)
 for _command in (synth_command, bench_command, docs_command):

@@ -2,18 +2,26 @@
 
 The partition keys are the schema's ``partition_by``; nothing else in the code names them.
 Paths are relative to a release (``posix`` strings), so the same rules serve a local folder
-and an object-store prefix.
+and an object-store prefix. A published file's name ends in a digest of its bytes
+(``<stem>.<12 hex digits>.parquet``), so one name never means two contents across releases;
+a table no source fed has one zero-row file (``<table>-empty``), in the first split's folder when
+partitioned, so that engines that discover Hive partitions still find the key, typed as a string.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pyarrow as pa
 
+from pipeline.core.official import SPLITS
 from pipeline.core.schema import TableSchema
 
 MANIFEST = "_manifest.json"  # every release's record of what it holds, at its root
+DIGEST_LENGTH = 12  # hex digits of the content digest in a published file's name
+_NAMED = re.compile(rf"^(?P<stem>.+)\.(?P<digest>[0-9a-f]{{{DIGEST_LENGTH}}})\.parquet$")
+EMPTY_PARTITION = {"split": SPLITS[0]}  # the folder of a partitioned table's zero-row file
 
 
 def files_pattern(table: str) -> str:
@@ -55,3 +63,20 @@ def table_files(root: Path, table: str) -> list[Path]:
 def relative_files(root: Path, table: str) -> list[str]:
     """``table_files`` as paths relative to ``root``."""
     return [p.relative_to(root).as_posix() for p in table_files(root, table)]
+
+
+def content_name(name: str, digest: str) -> str:
+    """``a.parquet`` with the digest of its bytes: ``a.<first 12 hex digits>.parquet``."""
+    return f"{name.removesuffix('.parquet')}.{digest[:DIGEST_LENGTH]}.parquet"
+
+
+def named_digest(name: str) -> str | None:
+    """The digest a file name carries (``content_name``), or None for a name without one."""
+    found = _NAMED.match(name)
+    return found.group("digest") if found else None
+
+
+def empty_file_path(schema: TableSchema) -> str:
+    """Where the zero-row file of a table no source fed goes (before ``content_name``)."""
+    values = [EMPTY_PARTITION[key] for key in schema.partition_by]
+    return file_path(schema, f"{schema.table}-empty.parquet", *values)
