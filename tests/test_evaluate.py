@@ -22,6 +22,7 @@ import pytest
 
 from pipeline.core.schema import output_schemas
 from pipeline.evaluate import EvalOptions, evaluate, ground_truth, relationships
+from pipeline.evaluate.detection import MATCHES
 from pipeline.evaluate.predictions import ReadReport, staged_schema
 from pipeline.evaluate.run import new_summary, score_detection
 from tests.tools import oi_reference as ref
@@ -170,7 +171,7 @@ def test_official_challenge_values_exactly(tmp_path: Path) -> None:
     assert ap == pytest.approx({"cat": 1 / 7, "dog": 1 / 3, "elephant": 1 / 3}, abs=1e-12)
     assert mean_ap == pytest.approx(17 / 63, abs=1e-12)
     # the dog detection on img2 is dropped: dog is neither verified nor boxed there
-    reasons = dict(con.execute("select label_mid || '@' || image_id, reason from eval_matches").fetchall())
+    reasons = dict(con.execute(f"select label_mid || '@' || image_id, reason from ({MATCHES})").fetchall())
     assert reasons["dog@img2"] == "class neither verified nor boxed on the image"
 
 
@@ -196,7 +197,7 @@ def test_official_single_class_tp_fp(tmp_path: Path, name: str) -> None:
     options = EvalOptions(iou_threshold=params["matching_iou_threshold"], group_of_weight=params["group_of_weight"])
     run_detection(con, staged, options)
     entries = con.execute(
-        "select score, tp_weight from eval_matches where outcome in ('tp', 'fp') order by score desc"
+        "select score, tp_weight from eval_judged where outcome in ('tp', 'fp') order by score desc"
     ).fetchall()
     expected = sorted(
         zip(case["expected"]["scores"], case["expected"]["tp_fp_labels"], strict=True), key=lambda e: -e[0]
@@ -314,7 +315,8 @@ def test_result_does_not_depend_on_input_order(tmp_path: Path) -> None:
         con = catalog(classes, gt)
         ap, _ = run_detection(con, stage(tmp_path, "detection", shuffled), EvalOptions())
         matched = con.execute(
-            "select image_id, label_mid, score, x_min, y_min, outcome, gt_id from eval_matches order by all"
+            f"select image_id, label_mid, score, x_min, y_min, outcome, reason, gt_x_min, gt_y_min from ({MATCHES}) "
+            "order by all"
         ).fetchall()
         results.append((ap, matched))
     assert results[0] == results[1] == results[2]
@@ -577,7 +579,7 @@ def test_at_most_10000_predictions_per_image_and_class(tmp_path: Path) -> None:
     con = catalog(["c"], gt)
     ap, _ = run_detection(con, stage(tmp_path, "detection", detection_rows(dets)), EvalOptions())
     beyond = con.execute(
-        "select count(*), min(score) = $lowest from eval_matches where reason like 'beyond the 10,000%'",
+        f"select count(*), min(score) = $lowest from ({MATCHES}) where reason like 'beyond the 10,000%'",
         {"lowest": min(scores)},
     ).fetchall()[0]
     assert beyond == (10, True)

@@ -23,6 +23,26 @@ import duckdb
 
 LIMIT = 10_000  # per image and class, the reference's `nms_max_output_boxes`
 
+# Every outcome's reason, by code: the tables hold the code, the outputs the text (``eval_reasons``).
+IGNORED, TP, FP = "ignored", "tp", "fp"
+REASONS: dict[int, tuple[str, str]] = {
+    1: (IGNORED, "unknown class (not an evaluated class of the lake)"),
+    2: (IGNORED, "image without ground truth in the split"),
+    3: (IGNORED, "class neither verified nor boxed on the image"),
+    4: (IGNORED, "empty box (XMin >= XMax or YMin >= YMax)"),
+    5: (IGNORED, f"beyond the {LIMIT:,} highest-scoring predictions of the class on the image"),
+    10: (TP, "takes the box it overlaps most (IoU >= {threshold})"),
+    11: (TP, "group-of box: its highest-scoring prediction counts once"),
+    12: (IGNORED, "inside a group-of box (the V2 metric ignores group-of boxes)"),
+    13: (IGNORED, "inside a group-of box whose best score is 0 (the reference counts no entry)"),
+    14: (IGNORED, "inside a group-of box already counted"),
+    20: (FP, "no box of the class on the image (verified absent)"),
+    21: (FP, "no box of the class on the image"),
+    22: (FP, "only group-of boxes of the class on the image, none covers it"),
+    23: (FP, "best box overlaps less than IoU {threshold}"),
+    24: (FP, "best box already taken by a higher-ranked prediction"),
+}
+
 _INTERSECTION = (
     "greatest(0, least(p.y_max, g.y_max) - greatest(p.y_min, g.y_min))"
     " * greatest(0, least(p.x_max, g.x_max) - greatest(p.x_min, g.x_min))"
@@ -35,10 +55,10 @@ _RANK_COLUMNS = "p.score, p.x_min, p.y_min, p.x_max, p.y_max"
 
 
 def stage_predictions(con: duckdb.DuckDBPyConnection, staged: str, expand: bool) -> None:
-    """``eval_pred``: the typed predictions with an id; with ``expand`` also one row per ancestor class."""
+    """``eval_pred``: a view of the typed predictions with an id; with ``expand`` also one row per ancestor class."""
     con.execute(
         f"""
-        create or replace temp table eval_pred as
+        create or replace temp view eval_pred as
         with
 
         own as (
@@ -78,11 +98,13 @@ def stage_predictions(con: duckdb.DuckDBPyConnection, staged: str, expand: bool)
 
 
 def match(con: duckdb.DuckDBPyConnection, metric: str, threshold: float, group_of_weight: float) -> None:
-    """``eval_matches``: every prediction (and class) with its outcome (tp, fp, ignored), reason and box.
+    """``eval_judged``: every prediction (and class) with its outcome (tp, fp, ignored), reason and box.
 
     ``group_of_weight`` is what a hit group-of box counts (the reference's ``group_of_weight``: 1 for the
     Challenge metric, 0 for V2, where absorbed predictions are ignored and group-of boxes add nothing).
+    The tables in between are kept narrow (ids, scores, boxes, codes), so that DuckDB's budget holds them.
     """
+    _reasons(con, threshold)
     challenge = metric == "challenge"
     con.execute(
         f"""
@@ -91,14 +113,20 @@ def match(con: duckdb.DuckDBPyConnection, metric: str, threshold: float, group_o
 
         flagged as (
             select
-                p.*,
+                p.pred_id,
+                p.image_id,
+                p.label_mid,
+                p.score,
+                p.x_min,
+                p.x_max,
+                p.y_min,
+                p.y_max,
                 case
-                    when c.label_mid is null then 'unknown class (not an evaluated class of the lake)'
-                    when i.image_id is null then 'image without ground truth in the split'
-                    when {"true" if challenge else "false"} and l.label_mid is null
-                        then 'class neither verified nor boxed on the image'
-                    when not (p.x_min < p.x_max and p.y_min < p.y_max) then 'empty box (XMin >= XMax or YMin >= YMax)'
-                end as ignored_reason
+                    when c.label_mid is null then 1
+                    when i.image_id is null then 2
+                    when {"true" if challenge else "false"} and l.label_mid is null then 3
+                    when not (p.x_min < p.x_max and p.y_min < p.y_max) then 4
+                end as flag
             from eval_pred as p
             left join eval_classes as c on c.label_mid = p.label_mid
             left join eval_images as i on i.image_id = p.image_id
@@ -110,7 +138,7 @@ def match(con: duckdb.DuckDBPyConnection, metric: str, threshold: float, group_o
                 image_id,
                 label_mid
             from flagged
-            where ignored_reason is null
+            where flag is null
             group by image_id, label_mid
             having count(*) > {LIMIT}
         ),
@@ -122,13 +150,13 @@ def match(con: duckdb.DuckDBPyConnection, metric: str, threshold: float, group_o
                 row_number() over (partition by f.image_id, f.label_mid order by {_ORDER.format("f.")}) as rank
             from flagged as f
             inner join crowded as c on c.image_id = f.image_id and c.label_mid = f.label_mid
-            where f.ignored_reason is null
+            where f.flag is null
         ),
 
         final as (
             select
-                flagged.*,
-                coalesce(ranked.rank > {LIMIT}, false) as is_beyond_limit
+                flagged.* exclude (flag),
+                cast(case when ranked.rank > {LIMIT} then 5 else flagged.flag end as utinyint) as flag
             from flagged
             left join ranked on ranked.pred_id = flagged.pred_id and ranked.label_mid = flagged.label_mid
         )
@@ -142,7 +170,7 @@ def match(con: duckdb.DuckDBPyConnection, metric: str, threshold: float, group_o
         with
 
         candidates as (
-            select * from eval_flagged where ignored_reason is null and not is_beyond_limit
+            select * from eval_flagged where flag is null
         ),
 
         pairs as (
@@ -175,7 +203,10 @@ def match(con: duckdb.DuckDBPyConnection, metric: str, threshold: float, group_o
 
         final as (
             select
-                *,
+                pred_id,
+                label_mid,
+                gt_id,
+                iou,
                 iou >= {threshold!r} and row_number() over (
                     partition by gt_id, iou >= {threshold!r} order by {_ORDER.format("")}
                 ) = 1 as is_tp
@@ -194,7 +225,7 @@ def match(con: duckdb.DuckDBPyConnection, metric: str, threshold: float, group_o
             select c.*
             from eval_flagged as c
             left join eval_stage1 as s on s.pred_id = c.pred_id and s.label_mid = c.label_mid
-            where c.ignored_reason is null and not c.is_beyond_limit and not coalesce(s.is_tp, false)
+            where c.flag is null and not coalesce(s.is_tp, false)
         ),
 
         pairs as (
@@ -216,7 +247,10 @@ def match(con: duckdb.DuckDBPyConnection, metric: str, threshold: float, group_o
 
         final as (
             select
-                *,
+                pred_id,
+                label_mid,
+                gt_id,
+                ioa,
                 row_number() over (partition by gt_id order by {_ORDER.format("")}) = 1 as is_first,
                 max(score) over (partition by gt_id) as group_score
             from best
@@ -229,6 +263,18 @@ def match(con: duckdb.DuckDBPyConnection, metric: str, threshold: float, group_o
     _outcomes(con, group_of_weight, threshold)
 
 
+def _reasons(con: duckdb.DuckDBPyConnection, threshold: float) -> None:
+    """``eval_reasons``: code, outcome and the reason's text (the threshold written in)."""
+    rows = ", ".join(
+        f"({code}, {_quote(outcome)}, {_quote(text.format(threshold=f'{threshold:g}'))})"
+        for code, (outcome, text) in REASONS.items()
+    )
+    con.execute(
+        "create or replace temp table eval_reasons as "
+        f"select cast(code as utinyint) as code, outcome, reason from (values {rows}) as t(code, outcome, reason)"
+    )
+
+
 def _outcomes(con: duckdb.DuckDBPyConnection, group_of_weight: float, threshold: float) -> None:
     counts = group_of_weight > 0
     group_tp = "s2.is_first and s2.group_score > 0" if counts else "false"
@@ -237,81 +283,77 @@ def _outcomes(con: duckdb.DuckDBPyConnection, group_of_weight: float, threshold:
         create or replace temp table eval_matches as
         with
 
-        judged as (
+        coded as (
             select
-                f.*,
+                f.pred_id,
+                f.label_mid,
+                f.score,
                 s1.iou,
                 s2.ioa,
                 coalesce(case when s1.is_tp then s1.gt_id end, s2.gt_id, s1.gt_id) as gt_id,
-                not coalesce(s1.is_tp, false) and s2.gt_id is not null as s2_group,
-                case
-                    when f.ignored_reason is not null then 'ignored'
-                    when f.is_beyond_limit then 'ignored'
-                    when s1.is_tp then 'tp'
-                    when s2.gt_id is not null and {group_tp} then 'tp'
-                    when s2.gt_id is not null then 'ignored'
-                    else 'fp'
-                end as outcome,
-                case
-                    when f.ignored_reason is not null then f.ignored_reason
-                    when f.is_beyond_limit
-                        then 'beyond the {LIMIT:,} highest-scoring predictions of the class on the image'
-                    when s1.is_tp then 'takes the box it overlaps most (IoU >= {threshold:g})'
-                    when s2.gt_id is not null and {group_tp}
-                        then 'group-of box: its highest-scoring prediction counts once'
-                    when s2.gt_id is not null and {"false" if counts else "true"}
-                        then 'inside a group-of box (the V2 metric ignores group-of boxes)'
-                    when s2.gt_id is not null and s2.group_score = 0
-                        then 'inside a group-of box whose best score is 0 (the reference counts no entry)'
-                    when s2.gt_id is not null then 'inside a group-of box already counted'
+                cast(case
+                    when f.flag is not null then f.flag
+                    when s1.is_tp then 10
+                    when s2.gt_id is not null and {group_tp} then 11
+                    when s2.gt_id is not null and {"false" if counts else "true"} then 12
+                    when s2.gt_id is not null and s2.group_score = 0 then 13
+                    when s2.gt_id is not null then 14
                     when s1.gt_id is null and not coalesce(l.has_boxes, false) then
-                        case when coalesce(l.is_verified_negative, false)
-                            then 'no box of the class on the image (verified absent)'
-                            else 'no box of the class on the image' end
-                    when s1.gt_id is null then 'only group-of boxes of the class on the image, none covers it'
-                    when s1.iou < {threshold!r} then 'best box overlaps less than IoU {threshold:g}'
-                    else 'best box already taken by a higher-ranked prediction'
-                end as reason
+                        case when coalesce(l.is_verified_negative, false) then 20 else 21 end
+                    when s1.gt_id is null then 22
+                    when s1.iou < {threshold!r} then 23
+                    else 24
+                end as utinyint) as code,
+                case
+                    when s1.is_tp then 1.0
+                    when s2.gt_id is not null and {group_tp} then {float(group_of_weight)!r}
+                    else 0.0
+                end as tp_weight
             from eval_flagged as f
             left join eval_stage1 as s1 on s1.pred_id = f.pred_id and s1.label_mid = f.label_mid
             left join eval_stage2 as s2 on s2.pred_id = f.pred_id and s2.label_mid = f.label_mid
             left join eval_labels as l on l.image_id = f.image_id and l.label_mid = f.label_mid
-        ),
-
-        final as (
-            select
-                judged.line,
-                judged.item,
-                judged.image_id,
-                judged.label_mid,
-                judged.original_label_mid,
-                judged.score,
-                judged.x_min,
-                judged.x_max,
-                judged.y_min,
-                judged.y_max,
-                judged.outcome,
-                judged.reason,
-                case
-                    when judged.outcome = 'tp' and judged.s2_group then {float(group_of_weight)!r}
-                    when judged.outcome = 'tp' then 1.0
-                    else 0.0
-                end as tp_weight,
-                judged.iou,
-                judged.ioa,
-                g.x_min as gt_x_min,
-                g.x_max as gt_x_max,
-                g.y_min as gt_y_min,
-                g.y_max as gt_y_max,
-                g.is_group_of as gt_is_group_of,
-                judged.gt_id
-            from judged
-            left join eval_gt as g on g.gt_id = judged.gt_id
         )
 
-        select * from final
+        select * from coded
         """
     )
+    con.execute(
+        """
+        create or replace temp view eval_judged as
+        select eval_matches.*, eval_reasons.outcome, eval_reasons.reason
+        from eval_matches
+        inner join eval_reasons on eval_reasons.code = eval_matches.code
+        """
+    )
+
+
+MATCHES = """
+    select
+        p.line,
+        p.item,
+        p.image_id,
+        p.label_mid,
+        p.original_label_mid,
+        p.score,
+        p.x_min,
+        p.x_max,
+        p.y_min,
+        p.y_max,
+        j.outcome,
+        j.reason,
+        j.iou,
+        j.ioa,
+        g.x_min as gt_x_min,
+        g.x_max as gt_x_max,
+        g.y_min as gt_y_min,
+        g.y_max as gt_y_max,
+        g.is_group_of as gt_is_group_of
+    from eval_judged as j
+    inner join eval_pred as p on p.pred_id = j.pred_id and p.label_mid = j.label_mid
+    left join eval_gt as g on g.gt_id = j.gt_id
+    order by p.image_id, p.label_mid, p.score desc, p.line, p.item
+"""
 
 
 def _quote(text: str) -> str:

@@ -152,7 +152,7 @@ def score_detection(
         select * from final
         """
     )
-    entries = "select label_mid, score, tp_weight as tp from eval_matches where outcome in ('tp', 'fp')"
+    entries = "select label_mid, score, tp_weight as tp from eval_judged where outcome in ('tp', 'fp')"
     average_precision.stage_curves(con, entries, "select * from eval_instances")
     average_precision.stage_ap(con, "select * from eval_instances")
     con.execute(
@@ -167,7 +167,7 @@ def score_detection(
                 count(*) filter (where outcome = 'tp') as tp,
                 count(*) filter (where outcome = 'fp') as fp,
                 count(*) filter (where outcome = 'ignored') as ignored
-            from eval_matches
+            from eval_judged
             group by label_mid
         ),
 
@@ -197,7 +197,7 @@ def score_detection(
     summary.metrics = {"map": summary.map}
     summary.classes_with_ground_truth = int(with_gt)
     summary.images_with_ground_truth = images
-    outcomes = dict(con.execute("select outcome, count(*) from eval_matches group by 1 order by 1").fetchall())
+    outcomes = dict(con.execute("select outcome, count(*) from eval_judged group by 1 order by 1").fetchall())
     summary.counts.update({k: int(outcomes.get(k, 0)) for k in ("tp", "fp", "ignored")})
     summary.counts["gt_instances"] = int(con.execute("select coalesce(sum(gt_instances), 0) from eval_instances")
                                          .fetchall()[0][0])  # fmt: skip
@@ -210,10 +210,10 @@ def score_detection(
         "x_min between 0 and 1 and x_max between 0 and 1 and y_min between 0 and 1 and y_max between 0 and 1)"
     ).fetchall()[0][0])  # fmt: skip
     summary.ignored = dict(con.execute(
-        "select reason, count(*) from eval_matches where outcome = 'ignored' group by 1 order by 2 desc, 1"
+        "select reason, count(*) from eval_judged where outcome = 'ignored' group by 1 order by 2 desc, 1"
     ).fetchall())  # fmt: skip
     unknown = [r[0] for r in con.execute(
-        "select distinct label_mid from eval_flagged where ignored_reason like 'unknown class%' order by 1 limit 10"
+        "select distinct label_mid from eval_flagged where flag = 1 order by 1 limit 10"
     ).fetchall()]  # fmt: skip
     if unknown:
         summary.warnings.append(f"predictions of classes the lake does not evaluate (ignored): {', '.join(unknown)}")
@@ -237,9 +237,7 @@ def _write_detection(con: duckdb.DuckDBPyConnection, work: Path) -> None:
     queries = {
         "per_class": "select * from eval_per_class order by label_mid",
         "pr_curves": "select * from eval_pr order by label_mid, threshold desc",
-        "matches": (
-            "select * exclude (gt_id, tp_weight) from eval_matches order by image_id, label_mid, score desc, line, item"
-        ),
+        "matches": detection.MATCHES,
     }
     for name, query in queries.items():
         write_batches(work / f"{name}.parquet", schemas[name], con.sql(query).to_arrow_reader(ROWS_PER_BATCH))
