@@ -211,8 +211,13 @@ def _match(con: duckdb.DuckDBPyConnection, mode: str, threshold: float) -> None:
     )
 
 
-def evaluate(con: duckdb.DuckDBPyConnection, staged: str, options: EvalOptions, summary: EvalSummary) -> EvalSummary:
-    """Relationship and phrase detection over ``options.split``; the tables ``vrd_*`` for the outputs."""
+def evaluate(
+    con: duckdb.DuckDBPyConnection, staged: str, options: EvalOptions, summary: EvalSummary, work: Path
+) -> EvalSummary:
+    """Relationship and phrase detection over ``options.split``; the tables ``vrd_*`` for the outputs.
+
+    The PR curves go to ``work/pr_curves.parquet`` (relationships) and ``work/phrase_pr_curves.parquet``.
+    """
     _stage(con, options.split, staged)
     con.execute(
         """
@@ -235,15 +240,14 @@ def evaluate(con: duckdb.DuckDBPyConnection, staged: str, options: EvalOptions, 
             f"select p.relationship as label_mid, p.score, case when m.is_tp then 1.0 else 0.0 end as tp "
             f"from vrd_pred as p left join vrd_{mode} as m on m.pred_id = p.pred_id where p.ignored_reason is null"
         )
-        average_precision.stage_curves(con, entries, "select * from vrd_instances")
-        con.execute(f"create or replace temp table vrd_pr_{mode} as select * from eval_pr")
-        average_precision.stage_ap(con, "select * from vrd_instances")
-        con.execute(f"create or replace temp table vrd_ap_{mode} as select * from eval_ap")
-        (mean_ap,) = con.execute(f"select avg(ap) from vrd_ap_{mode}").fetchall()[0]
+        prefix = "" if mode == "relationship" else "phrase_"
+        curves = work / f"{prefix}pr_curves.parquet"
+        average_precision.stage_curves(con, entries, "select * from vrd_instances", curves, f"vrd_{mode}")
+        (mean_ap,) = con.execute(f"select avg(ap) from vrd_{mode}_ap").fetchall()[0]
         overall = f"select 'all' as label_mid, score, tp from ({entries})"
-        average_precision.stage_curves(con, overall, f"select 'all' as label_mid, {int(total_gt)} as gt_instances")
-        average_precision.stage_ap(con, f"select 'all' as label_mid, {int(total_gt)} as gt_instances")
-        (weighted,) = con.execute("select ap from eval_ap").fetchall()[0]
+        pooled = f"select 'all' as label_mid, {int(total_gt)} as gt_instances"
+        average_precision.stage_curves(con, overall, pooled, work / f"{prefix}pooled.parquet", f"vrd_{mode}_all")
+        (weighted,) = con.execute(f"select ap from vrd_{mode}_all_ap").fetchall()[0]
         metrics[f"{mode}_map"] = None if mean_ap is None else float(mean_ap)
         metrics[f"{mode}_weighted_ap"] = float(weighted)
         for k in RECALL_AT:
@@ -303,7 +307,7 @@ def _per_class(con: duckdb.DuckDBPyConnection) -> None:
                     coalesce(c.ignored, 0) as ignored
                 from vrd_instances as n
                 full outer join counted as c on c.label_mid = n.label_mid
-                left join vrd_ap_{mode} as ap on ap.label_mid = n.label_mid
+                left join vrd_{mode}_ap as ap on ap.label_mid = n.label_mid
             )
 
             select * from final
@@ -321,8 +325,6 @@ def write_outputs(con: duckdb.DuckDBPyConnection, work: Path, threshold: float) 
             schemas["per_class"],
             con.sql(f"select * from vrd_per_class_{mode} order by label_mid").to_arrow_reader(rows),
         )
-        curves = f"select * from vrd_pr_{mode} order by label_mid, threshold desc"
-        write_batches(work / f"{prefix}pr_curves.parquet", schemas["pr_curves"], con.sql(curves).to_arrow_reader(rows))
     outcome = "case when p.ignored_reason is not null then 'ignored' when {0}.is_tp then 'tp' else 'fp' end"
     reason = (
         "case when p.ignored_reason is not null then p.ignored_reason "

@@ -90,11 +90,11 @@ def _run(con: duckdb.DuckDBPyConnection, predictions: str, work: Path, options: 
     staged, rejects = work / "predictions.parquet", work / "prediction_rejects.parquet"
     read = stage_predictions(predictions, options.task, staged, rejects, dict(storage_options or {}) or None)
     if options.task == "relationships":
-        summary = relationships.evaluate(con, str(staged), options, new_summary(options, read, classes))
+        summary = relationships.evaluate(con, str(staged), options, new_summary(options, read, classes), work)
         relationships.write_outputs(con, work, options.iou_threshold)
-        tables = ("vrd_per_class_relationship", "vrd_pr_relationship")
+        tables = ("vrd_per_class_relationship", "vrd_relationship_pr")
     else:
-        summary = score_detection(con, str(staged), options, new_summary(options, read, classes))
+        summary = score_detection(con, str(staged), options, new_summary(options, read, classes), work)
         _write_detection(con, work)
         tables = ("eval_per_class", "eval_pr")
     write_batches(
@@ -120,8 +120,9 @@ def new_summary(options: EvalOptions, read: ReadReport, classes: int) -> EvalSum
 
 
 def score_detection(
-    con: duckdb.DuckDBPyConnection, staged: str, options: EvalOptions, summary: EvalSummary
+    con: duckdb.DuckDBPyConnection, staged: str, options: EvalOptions, summary: EvalSummary, work: Path
 ) -> EvalSummary:
+    """Match, score and count; the PR curves go to ``work/pr_curves.parquet``, the rest stays in tables."""
     ground_truth.stage_boxes(con, options.split)
     ground_truth.stage_labels(con, options.split)
     images = int(con.execute("select count(*) from eval_images").fetchall()[0][0])
@@ -153,8 +154,7 @@ def score_detection(
         """
     )
     entries = "select label_mid, score, tp_weight as tp from eval_judged where outcome in ('tp', 'fp')"
-    average_precision.stage_curves(con, entries, "select * from eval_instances")
-    average_precision.stage_ap(con, "select * from eval_instances")
+    average_precision.stage_curves(con, entries, "select * from eval_instances", work / "pr_curves.parquet", "eval")
     con.execute(
         """
         create or replace temp table eval_per_class as
@@ -236,7 +236,6 @@ def _write_detection(con: duckdb.DuckDBPyConnection, work: Path) -> None:
     schemas = output_schemas("evaluation")
     queries = {
         "per_class": "select * from eval_per_class order by label_mid",
-        "pr_curves": "select * from eval_pr order by label_mid, threshold desc",
         "matches": detection.MATCHES,
     }
     for name, query in queries.items():
