@@ -678,3 +678,24 @@ def test_curves_stream_classes_across_batches(tmp_path: Path, monkeypatch: pytes
     assert {k: v for k, v in ap.items() if v is not None} == pytest.approx(
         {k: v for k, v in expected.average_precision.items() if not math.isnan(v)}, abs=1e-9
     )
+
+
+def test_a_damaged_registered_run_never_keeps_the_lake_from_opening(
+    sample_lake: tuple[Path, dict[str, object]], tmp_path: Path
+) -> None:
+    import shutil
+
+    from pipeline.evaluate.register import register_run
+    from pipeline.query.api import open_lake
+
+    lake = tmp_path / "lake"
+    shutil.copytree(sample_lake[0], lake, symlinks=True)
+    predictions = tmp_path / "p.csv"
+    _sample_predictions(lake, predictions)
+    for run in ("good", "bad"):
+        evaluate(lake, str(predictions), tmp_path / run)
+        register_run(lake, run, tmp_path / run)
+    (lake / "evaluations" / "bad" / "matches.parquet").write_bytes(b"not parquet")
+    with open_lake(lake) as opened:
+        assert opened.sql("select run from evaluation_runs").rows() == [("good",)]
+        assert opened.sql("select distinct run from evaluation_matches").rows() == [("good",)]

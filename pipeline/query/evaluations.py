@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from pipeline.core.progress import log
 from pipeline.core.schema import output_schemas
 
 EVALUATIONS = "evaluations"
@@ -34,13 +35,34 @@ _SQL_TYPES = {
 
 
 def registered_runs(root: Path) -> list[Path]:
-    """The run folders of ``LAKE/evaluations/`` (hidden ones are registrations in progress)."""
+    """The run folders of ``LAKE/evaluations/`` (hidden ones are registrations in progress).
+
+    A run whose summary or tables cannot be read as declared is left out with a warning on stderr,
+    so that one damaged run never keeps the lake from opening.
+    """
     folder = root / EVALUATIONS
     if not folder.is_dir():
         return []
-    return sorted(
+    runs = sorted(
         p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".") and (p / "summary.json").is_file()
     )
+    return [run for run in runs if _readable(run)]
+
+
+def _readable(run: Path) -> bool:
+    import pyarrow.parquet as pq
+
+    schemas = output_schemas("evaluation")
+    try:
+        json.loads((run / "summary.json").read_text(encoding="utf-8"))
+        for output in VIEWS.values():
+            path = run / f"{output}.parquet"
+            if path.is_file() and pq.read_schema(path) != schemas[output].arrow:
+                raise ValueError(f"{output}.parquet does not have the declared columns")
+    except (OSError, ValueError) as exc:
+        log(f"warning: evaluation run {run.name} left out of the evaluation_* views: {exc}")
+        return False
+    return True
 
 
 def _literal(value: object) -> str:
