@@ -18,7 +18,7 @@ PREDICTIONS ?=
 SPLIT  ?= validation
 OUTPUT ?= evaluation
 
-.PHONY: build-lake fetch test test-quick interop lint docs sql bench synth evaluate bench-evaluate clean
+.PHONY: build-lake fetch test test-quick interop lint docs sql report bench synth evaluate bench-evaluate clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -80,6 +80,9 @@ docs: $(STAMP) ## Regenerate docs/data-dictionary.md (schemas/), docs/views.md (
 
 sql: $(STAMP) ## Run QUERY on LAKE's catalog, or open the SQL shell when QUERY is empty
 	$(BIN)/oilake sql --lake "$(LAKE)" $(if $(QUERY),"$(QUERY)")
+
+report: $(STAMP) ## Write LAKE's HTML report (one self-contained file) to REPORT (default report.html)
+	$(BIN)/oilake report --lake "$(LAKE)" --output "$(or $(REPORT),report.html)"
 
 evaluate: $(STAMP) ## Score PREDICTIONS against LAKE's SPLIT (default validation) into OUTPUT (default evaluation/)
 	$(BIN)/oilake evaluate --lake "$(LAKE)" --predictions "$(PREDICTIONS)" --split "$(SPLIT)" --output "$(OUTPUT)" $(ARGS)

@@ -17,6 +17,7 @@ from pipeline.cli.lake import catalog_command, releases_command, rollback_comman
 from pipeline.cli.options import examples
 from pipeline.cli.query import image_list_command, sql_command
 from pipeline.cli.reference import WIDTH
+from pipeline.cli.report import report_command
 from pipeline.cli.source import build_command, fetch_command
 
 __all__ = ["cli", "main"]
@@ -40,7 +41,7 @@ def cli() -> None:
 
 assert isinstance(cli, OilakeGroup)
 for _command in (
-    fetch_command, build_command, sql_command, image_list_command, evaluate_command,
+    fetch_command, build_command, sql_command, image_list_command, evaluate_command, report_command,
     releases_command, rollback_command, verify_command, catalog_command, ddl_command,
 ):  # fmt: skip
     cli.add_command(_command)
