@@ -208,3 +208,28 @@ def test_render_only_rewrites_the_report(bench_run: tuple[dict, str, Path], tmp_
     assert outcome.exit_code == 0, outcome.output
     rendered = again.read_text(encoding="utf-8")
     assert rendered.split("## Run")[1] == markdown.split("## Run")[1]  # only the relative links differ
+
+
+def test_evaluation_section_renders_its_numbers(tmp_path: Path) -> None:
+    """`make bench-evaluate`'s results become the report's evaluation section, targets judged."""
+    import json
+
+    from benchmarks.report import _evaluation_lines
+
+    results = {
+        "date": "2026-12-02T00:00:00+00:00", "split": "validation", "scale": 1, "images": 41620,
+        "gt_instances": 630980, "classes_with_ground_truth": 601, "predictions": 4162000,
+        "predictions_bytes": 322_700_000, "map": 0.4662,
+        "oilake": {"seconds": 18.5, "peak_rss_bytes": 1_600_000_000, "cpu_seconds": 30.0},
+        "reference": {"images": 2000, "predictions": 200000, "seconds": 60.0, "seconds_per_image": 0.03,
+                      "extrapolated_seconds": 1248.6, "peak_rss_bytes": 800_000_000, "map_on_subset": 0.5},
+        "ratio": 1248.6 / 18.5, "targets": {"seconds": 30.0, "peak_rss_bytes": 2 * 1024**3, "ratio": 50.0},
+    }  # fmt: skip
+    path = tmp_path / "evaluation-results.json"
+    path.write_text(json.dumps(results))
+    text = "\n".join(_evaluation_lines(path, tmp_path))
+    assert "41,620 images" in text and "4,162,000 synthetic predictions" in text and "mAP 0.4662" in text
+    assert "| evaluation time | ≤ 30 s | 18.5 s | met |" in text
+    assert "| × faster than the per-image reference | ≥ 50× | 67× | met |" in text
+    assert "30.0 ms per image, extrapolated linearly to 1,249 s" in text
+    assert _evaluation_lines(tmp_path / "missing.json", tmp_path) == []
