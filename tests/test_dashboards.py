@@ -4,6 +4,7 @@ and the Streamlit recipe of docs/report.md runs on them and shows what SQL says.
 from __future__ import annotations
 
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -163,6 +164,9 @@ def test_streamlit_recipe_shows_the_marts(sample_lake: tuple[Path, Any], monkeyp
 
     lake = sample_lake[0]
     monkeypatch.setenv("OILAKE_LAKE", str(lake))
+    # AppTest makes its script `__main__` and deletes it; put the real one back after the test, or every
+    # later process pool (forkserver or spawn children import `__main__`) dies on the missing file
+    monkeypatch.setitem(sys.modules, "__main__", sys.modules["__main__"])
     app = AppTest.from_string(recipe(), default_timeout=60).run()
     assert not app.exception
     assert {m.label: m.value for m in app.metric} == {"Images": "240", "Boxes": "1,537", "Positive labels": "542"}
