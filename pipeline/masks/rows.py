@@ -8,9 +8,8 @@ compressed COCO RLE string. Every member is a row or a reject with one of ``REJE
 from __future__ import annotations
 
 import multiprocessing
-from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from itertools import islice
 from typing import Literal
@@ -22,6 +21,7 @@ from pipeline.masks import png, rle
 from pipeline.masks.errors import MaskPathError, MaskPngError
 from pipeline.masks.mask_path import parse_mask_path
 from pipeline.masks.zip_members import Member
+from pipeline.read.threads import ordered_submit
 
 NAME_PATTERN = "name pattern"
 REJECT_KINDS = (NAME_PATTERN, *png.KINDS)
@@ -176,17 +176,7 @@ def encode_members(
 
 def _ordered(executor: Executor, batches: Iterator[list[MemberLike]], workers: int) -> Iterator[MaskBatch]:
     """The encoded batches in order, at most ``workers + 1`` in flight."""
-    pending: deque[Future[MaskBatch]] = deque()
-    try:
-        for batch in batches:
-            pending.append(executor.submit(encode_batch, batch))
-            if len(pending) > workers:
-                yield pending.popleft().result()
-        while pending:
-            yield pending.popleft().result()
-    finally:
-        for future in pending:
-            future.cancel()
+    return ordered_submit(executor, encode_batch, batches, workers)
 
 
 def _batched(members: Iterator[MemberLike], size: int) -> Iterator[list[MemberLike]]:

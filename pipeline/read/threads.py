@@ -6,7 +6,7 @@ import queue
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -26,17 +26,22 @@ def ordered_map(function: Callable[[T], U], items: Iterator[T], workers: int) ->
     The CSV parsers and Polars' checks release the GIL, so chunks are worked on by every core at once.
     """
     with ThreadPoolExecutor(workers, thread_name_prefix="oilake-parse") as pool:
-        pending: deque[Future[U]] = deque()
-        try:
-            for item in items:
-                pending.append(pool.submit(function, item))
-                if len(pending) > workers:
-                    yield pending.popleft().result()
-            while pending:
+        yield from ordered_submit(pool, function, items, workers)
+
+
+def ordered_submit(executor: Executor, function: Callable[[T], U], items: Iterator[T], ahead: int) -> Iterator[U]:
+    """``function`` over ``items`` on ``executor`` (threads or processes), in order, at most ``ahead + 1`` in flight."""
+    pending: deque[Future[U]] = deque()
+    try:
+        for item in items:
+            pending.append(executor.submit(function, item))
+            if len(pending) > ahead:
                 yield pending.popleft().result()
-        finally:
-            for future in pending:
-                future.cancel()
+        while pending:
+            yield pending.popleft().result()
+    finally:
+        for future in pending:
+            future.cancel()
 
 
 def prefetch(items: Iterator[T], depth: int = 2) -> Iterator[T]:
