@@ -60,9 +60,10 @@ def browser() -> Iterator[Any]:
 def artifacts(pytestconfig: pytest.Config, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Where the screenshots are kept: a folder of pytest's cache, which outlives the run (without the
     cache, ``-p no:cacheprovider``, the session's base temporary folder, which pytest keeps for three runs)."""
-    if pytestconfig.cache is None:
+    cache = getattr(pytestconfig, "cache", None)  # no attribute at all under -p no:cacheprovider
+    if cache is None:
         return tmp_path_factory.mktemp("report-screenshots")
-    return Path(pytestconfig.cache.mkdir("report-screenshots"))
+    return Path(cache.mkdir("report-screenshots"))
 
 
 @dataclass
