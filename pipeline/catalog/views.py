@@ -12,6 +12,7 @@ import pyarrow as pa
 from pipeline.core.contract import Manifest
 from pipeline.core.layout import MANIFEST, partition_fields, table_files, view_pattern
 from pipeline.core.schema import TableSchema, all_schemas
+from pipeline.core.sql_text import sql_string
 from pipeline.resources import sql_dir
 
 CATALOG = "lake.duckdb"
@@ -42,11 +43,7 @@ def _run_sql_file(con: duckdb.DuckDBPyConnection, path: Path) -> None:
     is_view = con.execute(
         "select count(*) from duckdb_views() where view_name = ? and not internal", [name]
     ).fetchall()[0][0]
-    con.execute(f"comment on {'view' if is_view else 'macro table'} {name} is {_quote(leading_comment(text))}")
-
-
-def _quote(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
+    con.execute(f"comment on {'view' if is_view else 'macro table'} {name} is {sql_string(leading_comment(text))}")
 
 
 def view_sql(
@@ -62,13 +59,13 @@ def view_sql(
     if files is not None:
         if not files:
             return None
-        source = "[" + ", ".join(_quote(f"{base}/{path}") for path in files) + "]"
+        source = "[" + ", ".join(sql_string(f"{base}/{path}") for path in files) + "]"
     else:
         if has_files is None:
             has_files = bool(table_files(Path(root), schema.table))
         if not has_files:
             return None
-        source = _quote(f"{base}/{view_pattern(schema)}")
+        source = sql_string(f"{base}/{view_pattern(schema)}")
     if schema.partition_by:
         types = ", ".join(f"'{key}': varchar" for key in schema.partition_by)
         return (
@@ -146,9 +143,9 @@ def define_views(con: duckdb.DuckDBPyConnection, view_for: Callable[[TableSchema
 
 
 def _describe(con: duckdb.DuckDBPyConnection, schema: TableSchema, kind: str) -> None:
-    con.execute(f"comment on {kind} {schema.table} is {_quote(schema.description)}")
+    con.execute(f"comment on {kind} {schema.table} is {sql_string(schema.description)}")
     for column in schema.columns:
-        con.execute(f"comment on column {schema.table}.{column.name} is {_quote(column.description)}")
+        con.execute(f"comment on column {schema.table}.{column.name} is {sql_string(column.description)}")
     for key in schema.partition_by:  # the one partition key today is the split
         con.execute(f"comment on column {schema.table}.{key} is 'Split: train, validation or test (Hive partition).'")
 

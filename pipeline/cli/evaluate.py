@@ -7,9 +7,7 @@ from pathlib import Path
 import click
 
 from pipeline.cli.options import examples, lake_option, lake_storage_option, output_dir_option, storage_option
-
-TASKS = ("detection", "relationships")
-METRICS = ("challenge", "v2")
+from pipeline.evaluate.options import METRICS, TASKS  # pure data: no engine is imported
 
 
 @click.command(

@@ -20,6 +20,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipeline.core.schema import output_schemas
+from pipeline.core.sql_text import sql_string
 
 BATCH_ROWS = 1 << 20
 
@@ -47,7 +48,7 @@ def stage_curves(con: duckdb.DuckDBPyConnection, entries: str, instances: str, p
         for mid, scores, tp, fp in _classes(reader):
             table, ap[mid] = _curve(mid, scores, tp, fp, float(totals[mid]))
             writer.write_table(table.cast(schema))
-    con.execute(f"create or replace temp view {name}_pr as select * from read_parquet('{_escape(str(path))}')")
+    con.execute(f"create or replace temp view {name}_pr as select * from read_parquet({sql_string(str(path))})")
     rows = pa.table({"label_mid": list(ap), "ap": list(ap.values())})
     con.register(f"{name}_ap_rows", rows)
     con.execute(f"create or replace temp table {name}_ap as select * from {name}_ap_rows")
@@ -107,7 +108,3 @@ def _curve(mid: str, scores: np.ndarray, tp: np.ndarray, fp: np.ndarray, total: 
         }
     )
     return table, ap
-
-
-def _escape(text: str) -> str:
-    return text.replace("'", "''")

@@ -21,6 +21,9 @@ from __future__ import annotations
 
 import duckdb
 
+from pipeline.core.sql_text import sql_string
+from pipeline.evaluate.predictions import PREDICTION_ID
+
 LIMIT = 10_000  # per image and class, the reference's `nms_max_output_boxes`
 
 # Every outcome's reason, by code: the tables hold the code, the outputs the text (``eval_reasons``).
@@ -63,7 +66,7 @@ def stage_predictions(con: duckdb.DuckDBPyConnection, staged: str, expand: bool)
 
         own as (
             select
-                line * 1000000 + coalesce(item, 0) as pred_id,
+                {PREDICTION_ID} as pred_id,
                 line,
                 item,
                 image_id,
@@ -74,7 +77,7 @@ def stage_predictions(con: duckdb.DuckDBPyConnection, staged: str, expand: bool)
                 x_max,
                 y_min,
                 y_max
-            from read_parquet({_quote(staged)})
+            from read_parquet({sql_string(staged)})
         ),
 
         ancestors as (
@@ -266,7 +269,7 @@ def match(con: duckdb.DuckDBPyConnection, metric: str, threshold: float, group_o
 def _reasons(con: duckdb.DuckDBPyConnection, threshold: float) -> None:
     """``eval_reasons``: code, outcome and the reason's text (the threshold written in)."""
     rows = ", ".join(
-        f"({code}, {_quote(outcome)}, {_quote(text.format(threshold=f'{threshold:g}'))})"
+        f"({code}, {sql_string(outcome)}, {sql_string(text.format(threshold=f'{threshold:g}'))})"
         for code, (outcome, text) in REASONS.items()
     )
     con.execute(
@@ -354,7 +357,3 @@ MATCHES = """
     left join eval_gt as g on g.gt_id = j.gt_id
     order by p.image_id, p.label_mid, p.score desc, p.line, p.item
 """
-
-
-def _quote(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"

@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipeline.core.errors import PredictionsError
+from pipeline.core.schema import output_schemas
 from pipeline.read.batches import CsvBatch
 from pipeline.read.csv_reader import parse_header, read_csv_then
 from pipeline.read.redact import redact, redact_text
@@ -66,14 +67,9 @@ def staged_schema(task: str) -> pa.Schema:
     return pa.schema(fields)
 
 
-REJECTS_SCHEMA = pa.schema(
-    [
-        pa.field("line", pa.int64(), nullable=False),
-        pa.field("column", pa.string()),
-        pa.field("reason", pa.string(), nullable=False),
-        pa.field("value", pa.string()),
-    ]
-)
+# One id per prediction of a file: its line, and its position in a Kaggle PredictionString.
+PREDICTION_ID = "line * 1000000 + coalesce(item, 0)"
+REJECTS_SCHEMA = output_schemas("evaluation")["prediction_rejects"].arrow
 
 
 def stage_predictions(uri: str, task: str, dest: Path, rejects: Path,
@@ -121,7 +117,7 @@ def _write(batches: Batches, report: ReadReport, task: str, dest: Path, rejects:
             if frame.height:
                 good.write_table(frame.to_arrow().cast(schema))
             if refused.height:
-                bad.write_table(refused.to_arrow().cast(REJECTS_SCHEMA))
+                bad.write_table(refused.sort("line").to_arrow().cast(REJECTS_SCHEMA))  # batches come in file order
                 counted = pl.col("column").is_null() | (pl.col("column") == "PredictionString")
                 reason = pl.when(counted).then(pl.col("reason").str.replace_all(r"\d+", "N")).otherwise("reason")
                 keys = refused.select(key=pl.concat_str(pl.col("column").fill_null("row"), pl.lit(": "), reason))

@@ -25,9 +25,11 @@ import duckdb
 
 from pipeline.core.errors import EvaluationError
 from pipeline.core.schema import output_schemas
+from pipeline.core.sql_text import sql_string
 from pipeline.evaluate import average_precision
 from pipeline.evaluate.ground_truth import exact
 from pipeline.evaluate.options import EvalOptions, EvalSummary
+from pipeline.evaluate.predictions import PREDICTION_ID
 from pipeline.write.parquet_writer import write_batches
 
 MODES = ("relationship", "phrase")
@@ -116,7 +118,7 @@ def _stage(con: duckdb.DuckDBPyConnection, split: str, staged: str) -> None:
 
         typed as (
             select
-                line * 1000000 + coalesce(item, 0) as pred_id,
+                {PREDICTION_ID} as pred_id,
                 line,
                 image_id,
                 label_mid_1,
@@ -124,7 +126,7 @@ def _stage(con: duckdb.DuckDBPyConnection, split: str, staged: str) -> None:
                 relationship,
                 score,
                 {pred_boxes}
-            from read_parquet('{staged.replace("'", "''")}')
+            from read_parquet({sql_string(staged)})
         ),
 
         flagged as (

@@ -97,12 +97,6 @@ def _run(con: duckdb.DuckDBPyConnection, predictions: str, work: Path, options: 
         summary = score_detection(con, str(staged), options, new_summary(options, read, classes), work)
         _write_detection(con, work)
         tables = ("eval_per_class", "eval_pr")
-    write_batches(
-        work / "prediction_rejects.parquet.tmp",
-        output_schemas("evaluation")["prediction_rejects"],
-        con.sql(f"select * from read_parquet('{rejects}') order by line").to_arrow_reader(ROWS_PER_BATCH),
-    )
-    os.replace(work / "prediction_rejects.parquet.tmp", rejects)  # fmt: skip
     write_pr_plot(con, work / "pr_curves.html", summary, *tables)
     return summary
 

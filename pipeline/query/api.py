@@ -18,6 +18,7 @@ from pipeline.catalog.views import CATALOG
 from pipeline.core.errors import LakeError, QueryError
 from pipeline.core.layout import files_pattern, partition_fields, table_files
 from pipeline.core.schema import all_schemas
+from pipeline.core.sql_text import sql_string
 from pipeline.lake.manifest import MANIFEST
 from pipeline.lake.store import open_store
 from pipeline.query.evaluations import evaluation_views
@@ -68,7 +69,7 @@ def seal(
     try:
         if filesystem is not None:
             sealed.register_filesystem(filesystem)
-        sealed.execute(f"attach {_quote(str(path[0][0]))} as lake (read_only)")
+        sealed.execute(f"attach {sql_string(str(path[0][0]))} as lake (read_only)")
         sealed.execute("use lake")
         views = sealed.execute("select sql from duckdb_views() where database_name = 'lake' and not internal")
         files = sorted({m.replace("''", "'") for (sql,) in views.fetchall() for m in re.findall(_VIEW_FILES, sql)})
@@ -82,10 +83,6 @@ def seal(
         sealed.close()
         raise
     return sealed, files
-
-
-def _quote(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 class Lake:

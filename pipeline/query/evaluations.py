@@ -14,6 +14,7 @@ from pathlib import Path
 
 from pipeline.core.progress import log
 from pipeline.core.schema import output_schemas
+from pipeline.core.sql_text import sql_literal
 
 EVALUATIONS = "evaluations"
 # view name -> the output file of each run it reads (and its declared schema)
@@ -65,16 +66,6 @@ def _readable(run: Path) -> bool:
     return True
 
 
-def _literal(value: object) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    return "'" + str(value).replace("'", "''") + "'"
-
-
 def evaluation_views(root: Path) -> list[tuple[str, list[str]]]:
     """``create temp view`` statements for the registered runs, each with the files it reads."""
     runs = registered_runs(root)
@@ -90,7 +81,7 @@ def evaluation_views(root: Path) -> list[tuple[str, list[str]]]:
         )  # fmt: skip
         rows.append(
             "select "
-            + ", ".join(f"cast({_literal(v)} as {t}) as {n}" for v, (n, t) in zip(values, RUN_COLUMNS, strict=True))
+            + ", ".join(f"cast({sql_literal(v)} as {t}) as {n}" for v, (n, t) in zip(values, RUN_COLUMNS, strict=True))
         )
     empty = "select " + ", ".join(f"cast(null as {t}) as {n}" for n, t in RUN_COLUMNS) + " where false"
     statements: list[tuple[str, list[str]]] = [
@@ -102,7 +93,7 @@ def evaluation_views(root: Path) -> list[tuple[str, list[str]]]:
         columns = ", ".join(f"cast(null as {_SQL_TYPES[c.type]}) as {c.name}" for c in schema.columns)
         files = [str(run / f"{output}.parquet") for run in runs if (run / f"{output}.parquet").is_file()]
         parts = [
-            f"select {_literal(Path(f).parent.name)} as run, * from read_parquet({_literal(f)})" for f in files
+            f"select {sql_literal(Path(f).parent.name)} as run, * from read_parquet({sql_literal(f)})" for f in files
         ]  # fmt: skip
         body = " union all by name ".join(parts) or f"select cast(null as varchar) as run, {columns} where false"
         statements.append((f"create or replace temp view {view} as {body}", files))
