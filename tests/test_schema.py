@@ -46,10 +46,10 @@ def test_parse_type_rejects_nonsense(text: str) -> None:
 def test_every_public_table_is_declared() -> None:
     assert sorted(s.table for s in all_schemas().values() if not s.is_mart) == [
         "attributes", "boxes", "class_ancestors", "class_parts", "class_paths", "classes", "hierarchy", "human_parts_images", "image_labels", "images",
-        "masks", "narratives", "rejects", "relationship_names", "relationship_triplets", "relationships",
+        "mask_pixels", "masks", "narratives", "rejects", "relationship_names", "relationship_triplets", "relationships",
     ]  # fmt: skip
     assert sorted(s.table for s in mart_schemas()) == [
-        "attribute_rates", "box_geometry", "class_stats", "image_summary", "relationship_stats",
+        "attribute_rates", "box_geometry", "class_stats", "image_summary", "mask_stats", "relationship_stats",
     ]  # fmt: skip
 
 

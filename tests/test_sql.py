@@ -71,9 +71,9 @@ def test_every_sql_file_is_documented() -> None:
     files = sql_files()
     assert [f.stem for f in files] == [
         "boxes_named", "class_ancestors_named", "class_parts_named", "hierarchy_named", "image_labels_named",
-        "masks_named", "relationships_named", "boxes_expanded", "image_labels_expand", "image_labels_expanded",
+        "mask_orphans", "masks_named", "masks_pixels_named", "relationships_named", "boxes_expanded", "image_labels_expand", "image_labels_expanded",
         "class_mids", "attribute_rates_live", "box_geometry_live", "class_stats_live", "image_summary_live",
-        "relationship_stats_live",
+        "mask_stats_live", "relationship_stats_live",
         "image_list",
     ]  # fmt: skip
     for path in files:

@@ -15,6 +15,8 @@ from pipeline.families import Family, family_specs
 from pipeline.families.hierarchy import Hierarchy, parse_hierarchy
 from pipeline.families.selection import HIERARCHY, select_families, select_splits
 from pipeline.lake.store import DEFAULT_KEEP
+from pipeline.masks.ingest import FAMILY as MASK_ARCHIVES
+from pipeline.masks.ingest import open_source_archive
 from pipeline.read.csv_reader import check_header
 from pipeline.read.files import SourceFile
 from pipeline.read.redact import redact_text
@@ -53,10 +55,11 @@ class Planned:
     """A source file that will be ingested, with its checked header."""
 
     file: SourceFile
-    spec: Family | None  # None only for the hierarchy JSON
+    spec: Family | None  # None for the hierarchy JSON and the mask archives
     header: list[str] | None = None
     hierarchy: Hierarchy | None = None
     md5: str = ""
+    members: int | None = None  # a mask archive's member count, from its end records
 
 
 @dataclass
@@ -89,5 +92,8 @@ def plan_build(source: Source, options: BuildOptions) -> Plan:
             except (OSError, EOFError, pa.ArrowInvalid) as exc:
                 raise InputFormatError(f"{found.name}: cannot be read: {redact_text(str(exc))}") from exc
             planned.hierarchy = parse_hierarchy(found.name, data)
+        elif official.family == MASK_ARCHIVES:
+            with open_source_archive(source, found) as archive:  # a truncated or non-zip archive fails here
+                planned.members = len(archive)
         plan.files.append(planned)
     return plan

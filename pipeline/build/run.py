@@ -10,6 +10,7 @@ import polars as pl
 from pipeline.build.checks import check_catalog, check_staged
 from pipeline.build.faults import pause_point
 from pipeline.build.marts import materialize_marts
+from pipeline.build.mask_orphans import mask_orphans
 from pipeline.build.naming import name_by_content, write_empty_tables
 from pipeline.build.overlap import remove_overlaps
 from pipeline.build.plan import BuildOptions, Plan, plan_build
@@ -24,13 +25,16 @@ from pipeline.build.reuse import (
     unpartitioned_outputs,
 )
 from pipeline.build.small_tables import write_class_graph, write_hierarchy, write_small_tables
-from pipeline.core.contract import BuildResult, FileReport, Manifest, UnknownMids
+from pipeline.core.contract import BuildResult, FileReport, Manifest, Skipped, UnknownMids
 from pipeline.core.errors import OilakeError
 from pipeline.core.progress import log
 from pipeline.families.hierarchy import Hierarchy
 from pipeline.families.mid_check import unknown_mids
 from pipeline.lake.manifest import ManifestDraft, write_manifest
 from pipeline.lake.store import Store, open_store
+from pipeline.masks.ingest import FAMILY as MASK_ARCHIVES
+from pipeline.masks.ingest import ingest_archive
+from pipeline.masks.rows import MaskPool
 from pipeline.read.sources import Source
 from pipeline.write.ingest import ingest_to_parquet, read_small
 from pipeline.write.rejects import RejectSink
@@ -50,9 +54,7 @@ def build_lake(options: BuildOptions) -> BuildResult:
     store.check_writable()
     source = Source(options.source, options.storage_options)
     plan = plan_build(source, options)
-    for skipped in plan.skipped:
-        split = f" ({skipped.split})" if skipped.split else ""
-        log(f"skip  {skipped.family}{split}: {skipped.file} not in the source")
+    _log_skipped(plan.skipped)
     if not plan.files:
         raise OilakeError(f"no official Open Images file found in {source.display_uri!r} for this selection")
     with store.lock("build"):
@@ -133,25 +135,11 @@ def _build_into(
     rejects = RejectSink(staging / "rejects" / "rejects.parquet")
     reused = reusable_files(source, plan, previous)
     small: dict[str, list[tuple[pl.DataFrame, FileReport]]] = {}
-    hierarchy: Hierarchy | None = None
-    for planned in plan.files:
-        family = planned.file.official.family
-        if previous is not None and (before := reused.get(id(planned))) is not None:
-            report = reuse_report(previous, before, staging)
-        elif planned.hierarchy is not None:
-            report = write_hierarchy(staging, planned)
-            hierarchy = planned.hierarchy
-        elif planned.spec is None:
-            raise OilakeError(f"{planned.file.name}: no reader for family {family!r}")  # pragma: no cover
-        elif planned.file.official.split is None:
-            frame, report = read_small(source, planned.file, planned.spec, planned.header, rejects)
-            small.setdefault(family, []).append((frame, report))
-        else:
-            report = ingest_to_parquet(source, planned.file, planned.spec, planned.header, staging, rejects)
-            pause_point("ingest")
-        report.etag = planned.file.etag
-        draft.files.append(report)
-        _log_report(report)
+    masks = MaskPool()
+    try:
+        hierarchy = _ingest_files(staging, source, plan, previous, reused, rejects, small, masks, draft)
+    finally:
+        masks.close()
     rejects.close()
     if previous is not None and reused:
         for output in unpartitioned_outputs(previous) if small_reused(plan, reused) else []:
@@ -180,7 +168,66 @@ def _build_into(
                 f"note  {mids.count} MID(s) used in the data have no name in {kind} "
                 f"(e.g. {', '.join(mids.examples)}); their rows are kept, with NULL names"
             )
+    draft.mask_orphans = mask_orphans(staging, draft.files)
+    for split, orphans in draft.mask_orphans.items():
+        if orphans.pngs_without_row or orphans.rows_without_png:
+            log(
+                f"note  {split}: {orphans.pngs_without_row:,} mask PNG(s) without a segmentation row, "
+                f"{orphans.rows_without_png:,} segmentation row(s) without a PNG (both kept; the view mask_orphans "
+                "lists them)"
+            )
     return write_manifest(staging, draft.finish(staging))
+
+
+def _ingest_files(
+    staging: Path,
+    source: Source,
+    plan: Plan,
+    previous: Previous | None,
+    reused: dict[int, FileReport],
+    rejects: RejectSink,
+    small: dict[str, list[tuple[pl.DataFrame, FileReport]]],
+    masks: MaskPool,
+    draft: ManifestDraft,
+) -> Hierarchy | None:
+    """Ingest (or reuse) every planned file in plan order; returns the parsed hierarchy, if planned."""
+    hierarchy: Hierarchy | None = None
+    for planned in plan.files:
+        family = planned.file.official.family
+        if previous is not None and (before := reused.get(id(planned))) is not None:
+            report = reuse_report(previous, before, staging)
+        elif planned.hierarchy is not None:
+            report = write_hierarchy(staging, planned)
+            hierarchy = planned.hierarchy
+        elif planned.members is not None:
+            report = ingest_archive(source, planned.file, staging, rejects, masks)
+            pause_point("ingest")
+        elif planned.spec is None:
+            raise OilakeError(f"{planned.file.name}: no reader for family {family!r}")  # pragma: no cover
+        elif planned.file.official.split is None:
+            frame, report = read_small(source, planned.file, planned.spec, planned.header, rejects)
+            small.setdefault(family, []).append((frame, report))
+        else:
+            report = ingest_to_parquet(source, planned.file, planned.spec, planned.header, staging, rejects)
+            pause_point("ingest")
+        report.etag = planned.file.etag
+        draft.files.append(report)
+        _log_report(report)
+    return hierarchy
+
+
+def _log_skipped(skipped: list[Skipped]) -> None:
+    """One line per skipped file; a split's mask archives (16 of them) in one line."""
+    archives: dict[str | None, list[str]] = {}
+    for skip in skipped:
+        if skip.family == MASK_ARCHIVES:
+            archives.setdefault(skip.split, []).append(skip.file)
+            continue
+        split = f" ({skip.split})" if skip.split else ""
+        log(f"skip  {skip.family}{split}: {skip.file} not in the source")
+    for part, names in archives.items():
+        which = names[0] if len(names) == 1 else f"{len(names)} archives, {names[0]} to {names[-1]},"
+        log(f"skip  {MASK_ARCHIVES} ({part}): {which} not in the source")
 
 
 def _log_report(report: FileReport) -> None:

@@ -138,6 +138,26 @@ class UnknownMids:
         return cls(int(entry["count"]), [str(e) for e in entry["examples"]])
 
 
+@dataclass
+class MaskOrphans:
+    """One split's mask PNGs without a segmentation row, and rows without a PNG (counted, kept, listed by a view).
+
+    A PNG counts when the split's segmentation file was built; a row counts when the split's archive for its
+    ImageID's first hex digit was built (a split whose archives were not downloaded has no orphan rows).
+    """
+
+    pngs_without_row: int = 0
+    rows_without_png: int = 0
+    examples: list[str] = field(default_factory=list)  # a few mask paths of either kind
+
+    def to_json(self) -> Json:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: object) -> MaskOrphans:
+        return cls(**_known_fields(cls, _require(data, "mask orphans", "pngs_without_row", "rows_without_png")))
+
+
 @dataclass(frozen=True)
 class Tool:
     name: str
@@ -162,6 +182,7 @@ class Manifest:
     unknown_mids: dict[str, UnknownMids]
     tables: dict[str, TableEntry]
     schemas: dict[str, str]
+    mask_orphans: dict[str, MaskOrphans] = field(default_factory=dict)  # by split, for splits with mask archives
     format: int = FORMAT
 
     @property
@@ -192,6 +213,7 @@ class Manifest:
             "sources": [f.to_json() for f in self.sources],
             "skipped": [s.to_json() for s in self.skipped],
             "unknown_mids": {kind: found.to_json() for kind, found in self.unknown_mids.items()},
+            "mask_orphans": {split: found.to_json() for split, found in self.mask_orphans.items()},
             "tables": {name: entry.to_json() for name, entry in self.tables.items()},
             "schemas": dict(self.schemas),
         }
@@ -222,6 +244,7 @@ class Manifest:
             unknown_mids={k: UnknownMids.from_json(v) for k, v in entry.get("unknown_mids", {}).items()},
             tables={name: TableEntry.from_json(t) for name, t in _require(entry["tables"], "tables").items()},
             schemas={str(k): str(v) for k, v in _require(entry["schemas"], "schemas").items()},
+            mask_orphans={k: MaskOrphans.from_json(v) for k, v in entry.get("mask_orphans", {}).items()},
         )
 
     @classmethod

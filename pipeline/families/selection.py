@@ -9,6 +9,7 @@ from pipeline.core.official import SPLITS, official_files
 from pipeline.families import family_specs
 
 HIERARCHY = "hierarchy"  # the one family parsed whole, not row by row
+WITH = {"masks": ("mask_pixels",)}  # ``--only masks``: the segmentation rows and their PNG archives
 
 
 class SelectionError(OilakeError):
@@ -24,7 +25,10 @@ def family_table(family: str) -> str:
 
 
 def select_families(only: Sequence[str] | None) -> set[str]:
-    """Family names selected by ``--only`` (family or table names); all when None."""
+    """Family names selected by ``--only`` (family or table names); all when None.
+
+    ``masks`` also selects ``mask_pixels`` (the PNG archives); ``mask_pixels`` alone selects only them.
+    """
     every = {f.family for f in official_files()}
     if not only:
         return every
@@ -38,6 +42,7 @@ def select_families(only: Sequence[str] | None) -> set[str]:
         else:
             known = ", ".join(sorted(every | {family_table(f) for f in every}))
             raise SelectionError(f"--only: unknown family or table {name!r}; known: {known}")
+        chosen.update(WITH.get(name, ()))
     return chosen
 
 

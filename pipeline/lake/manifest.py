@@ -15,6 +15,7 @@ from pipeline.core.contract import (
     FileReport,
     Manifest,
     ManifestError,
+    MaskOrphans,
     Skipped,
     TableEntry,
     TableFile,
@@ -55,6 +56,7 @@ class ManifestDraft:
     files: list[FileReport] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
     unknown_mids: dict[str, UnknownMids] = field(default_factory=dict)
+    mask_orphans: dict[str, MaskOrphans] = field(default_factory=dict)
 
     def finish(self, root: Path) -> Manifest:
         return Manifest(
@@ -70,6 +72,7 @@ class ManifestDraft:
             sources=self.files,
             skipped=self.skipped,
             unknown_mids=self.unknown_mids,
+            mask_orphans=self.mask_orphans,
             tables=describe_tables(root),
             schemas={name: s.fingerprint for name, s in all_schemas().items()},
         )

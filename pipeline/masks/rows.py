@@ -10,13 +10,14 @@ from __future__ import annotations
 import multiprocessing
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import islice
 from typing import Literal
 
 import numpy as np
 import pyarrow as pa
 
+from pipeline.core.schema import table_schema
 from pipeline.masks import png, rle
 from pipeline.masks.errors import MaskPathError, MaskPngError
 from pipeline.masks.mask_path import parse_mask_path
@@ -26,38 +27,21 @@ from pipeline.read.threads import ordered_submit
 NAME_PATTERN = "name pattern"
 REJECT_KINDS = (NAME_PATTERN, *png.KINDS)
 
-SCHEMA = pa.schema(
-    [
-        pa.field("image_id", pa.string(), nullable=False),
-        pa.field("image_id_u64", pa.uint64(), nullable=False),
-        pa.field("mask_path", pa.string(), nullable=False),
-        pa.field("label_mid", pa.string(), nullable=False),
-        pa.field("box_id", pa.string(), nullable=False),
-        pa.field("mask_width", pa.int32(), nullable=False),
-        pa.field("mask_height", pa.int32(), nullable=False),
-        pa.field("area", pa.int64(), nullable=False),
-        pa.field("pixel_x0", pa.int32()),
-        pa.field("pixel_y0", pa.int32()),
-        pa.field("pixel_x1", pa.int32()),
-        pa.field("pixel_y1", pa.int32()),
-        pa.field("mask_x_min", pa.float32()),
-        pa.field("mask_x_max", pa.float32()),
-        pa.field("mask_y_min", pa.float32()),
-        pa.field("mask_y_max", pa.float32()),
-        pa.field("rle_counts", pa.string(), nullable=False),
-    ]
-)
+SCHEMA = table_schema("mask_pixels").arrow
+"""Declared in ``schemas/mask_pixels.toml``."""
 COLUMNS = tuple(SCHEMA.names)
 """The row's columns, in order; the pixel box and its normalised form are NULL for an empty mask."""
 
 
 @dataclass(frozen=True)
 class MaskReject:
-    """A member that is not a row: its name, the reject ``kind`` (one of ``REJECT_KINDS``) and the full reason."""
+    """A member that is not a row: its name, the reject ``kind`` (one of ``REJECT_KINDS``), the full reason,
+    and its 0-based position among the members of its batch."""
 
     mask_path: str
     kind: str
     reason: str
+    index: int = 0
 
 
 def mask_row(name: str, data: bytes) -> dict[str, object]:
@@ -128,11 +112,11 @@ MemberLike = Member | tuple[str, bytes]
 def encode_batch(members: Sequence[MemberLike]) -> MaskBatch:
     """Rows and rejects of ``members`` (``Member`` or ``(name, bytes)``), in order."""
     batch = MaskBatch()
-    for member in members:
+    for index, member in enumerate(members):
         name, data, error = (member.name, member.data, member.error) if isinstance(member, Member) else (*member, None)
         result = member_row(name, data, error)
         if isinstance(result, MaskReject):
-            batch.rejects.append(result)
+            batch.rejects.append(replace(result, index=index))
         else:
             for key, value in result.items():
                 batch.columns[key].append(value)
@@ -145,6 +129,24 @@ def mask_pool(workers: int = 2) -> ProcessPoolExecutor:
     Start one per build and pass it to every archive: starting the workers costs about a second.
     """
     return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("forkserver"))
+
+
+class MaskPool:
+    """The build's process pool for ``encode_members``, started on first use (about a second), closed once."""
+
+    def __init__(self, workers: int = 2) -> None:
+        self.workers = workers
+        self._pool: ProcessPoolExecutor | None = None
+
+    def executor(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            self._pool = mask_pool(self.workers)
+        return self._pool
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+            self._pool = None
 
 
 def encode_members(

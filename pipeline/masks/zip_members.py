@@ -9,9 +9,11 @@ bytes are bad (CRC-32, deflate data, encryption, method) comes out with ``error`
 
 from __future__ import annotations
 
+import hashlib
 import os
 import stat
 import struct
+import threading
 import zlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -135,6 +137,49 @@ class FsspecRanges:
         pass
 
 
+class HashedRanges:
+    """A ``RangeReader`` that md5-hashes the file as reads pass over it in order; ``finish`` reads what they skipped.
+
+    The members are read from the front in offset order, so the hash follows them; ``finish`` then reads only
+    the central directory and the end records again (about 0.3% of a train archive) to give the whole file's md5.
+    """
+
+    def __init__(self, reader: RangeReader) -> None:
+        self.reader = reader
+        self.size, self.display = reader.size, reader.display
+        self._md5 = hashlib.md5(usedforsecurity=False)
+        self._hashed = 0  # bytes [0, _hashed) are in the hash
+        self._lock = threading.Lock()
+
+    def read(self, start: int, end: int) -> bytes:
+        data = self.reader.read(start, end)
+        with self._lock:
+            if start <= self._hashed < start + len(data):
+                self._md5.update(memoryview(data)[self._hashed - start :])
+                self._hashed = start + len(data)
+        return data
+
+    def close(self) -> None:
+        self.reader.close()
+
+    @property
+    def hashed(self) -> int:
+        """Bytes from the start of the file hashed so far (a progress measure)."""
+        return self._hashed
+
+    def finish(self) -> str:
+        """The md5 of the whole file (hex), reading the bytes no earlier read passed over in order."""
+        with self._lock:
+            while self._hashed < self.size:
+                data = self.reader.read(self._hashed, min(self.size, self._hashed + SPAN))
+                if not data:
+                    name = self.display.rstrip("/").rsplit("/", 1)[-1]
+                    raise ZipArchiveError(f"{name}: truncated: it ends at byte {self._hashed:,} of {self.size:,}")
+                self._md5.update(data)
+                self._hashed += len(data)
+            return self._md5.hexdigest()
+
+
 def _ends_with_comment(tail: bytes, at: int) -> bool:
     """Whether an end record at ``at`` is followed by exactly its comment, up to the end of the file."""
     return at + _EOCD.size <= len(tail) and at + _EOCD.size + struct.unpack_from("<H", tail, at + 20)[0] == len(tail)
@@ -201,6 +246,10 @@ class ZipArchive:
 
     def close(self) -> None:
         self.reader.close()
+
+    def fail(self, what: str) -> ZipArchiveError:
+        """The error for a damaged archive: its name, ``what`` is wrong, and where it was read from."""
+        return self._fail(what)
 
     def _fail(self, what: str) -> ZipArchiveError:
         where = f" ({self.reader.display})" if self.reader.display != self.name else ""
