@@ -207,6 +207,23 @@ def test_fetch_then_build(file_server, tmp_path: Path) -> None:
     assert query(lake, "select count(*) as n from boxes").item() == expected
 
 
+def test_fetch_only_masks_takes_the_rows_and_the_archives_then_builds_the_pixels(file_server, tmp_path: Path) -> None:
+    genuine = Path(__file__).parent / "bad_inputs" / "masks_genuine"
+    rows, archive = "validation-annotations-object-segmentation.csv", "validation-masks-0.zip"
+    files = []
+    for family, name in [("masks", rows), ("mask_pixels", archive), ("boxes", BBOX_VAL)]:
+        data = (genuine / name).read_bytes() if family != "boxes" else b""
+        files.append(OfficialFile(family, "validation", name, NOWHERE, len(data), hashlib.md5(data).hexdigest(), None))
+    server = file_server(genuine)
+    dest = tmp_path / "openimages"
+    summary = fetch(FetchOptions(dest=str(dest), only=["masks"], base_url=server.url, files=files, backoff=0.01))
+    assert sorted(r.name for r in summary.results) == [rows, archive]
+    assert summary.ok and (dest / archive).read_bytes() == (genuine / archive).read_bytes()
+    lake = tmp_path / "lake"
+    build(dest, lake)
+    assert query(lake, "select count(*) from masks_pixels_named").item() == 5
+
+
 def test_fetch_into_s3(mirror, s3_bucket: str, tmp_path: Path) -> None:
     server, files = mirror
     dest = f"s3://{s3_bucket}/raw/v6"
