@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import sys
 from urllib.parse import urlsplit
 
 from pipeline.core.errors import AccessDeniedError, SourceError, SourceNotFoundError, SourceUnreachableError
@@ -22,12 +23,39 @@ def _chain(exc: BaseException) -> list[BaseException]:
 
 
 def _kind_of(exc: BaseException) -> str | None:
-    """What a backend exception means: missing, denied, unreachable, cut, or None when it does not say."""
+    """What a backend exception means: missing, denied, unreachable, cut, or None when it does not say.
+
+    A backend's exception types are only looked up when its module is loaded (an exception of its type
+    implies it is), so a local build never pays for importing aiohttp or botocore.
+    """
+    if isinstance(exc, socket.gaierror | ConnectionRefusedError):
+        return "unreachable"
+    if isinstance(exc, ConnectionResetError | EOFError):
+        return "cut"
+    if "aiohttp" in sys.modules:
+        kind = _aiohttp_kind(exc)
+        if kind is not None:
+            return kind
+    if "botocore.exceptions" in sys.modules:
+        return _botocore_kind(exc)
+    return None
+
+
+def _aiohttp_kind(exc: BaseException) -> str | None:
     import aiohttp
-    from botocore import exceptions as boto
 
     if isinstance(exc, aiohttp.ClientResponseError):
         return {404: "missing", 410: "missing", 401: "denied", 403: "denied"}.get(exc.status)
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return "unreachable"
+    if isinstance(exc, aiohttp.ClientPayloadError | aiohttp.ServerDisconnectedError):
+        return "cut"
+    return None
+
+
+def _botocore_kind(exc: BaseException) -> str | None:
+    from botocore import exceptions as boto
+
     if isinstance(exc, boto.ClientError):
         error = exc.response.get("Error", {})
         code = str(error.get("Code", ""))
@@ -36,17 +64,9 @@ def _kind_of(exc: BaseException) -> str | None:
         if code in ("401", "403", "AccessDenied", "Forbidden", "InvalidAccessKeyId", "SignatureDoesNotMatch"):
             return "denied"
         return None
-    if isinstance(
-        exc,
-        (aiohttp.ClientConnectorError, boto.EndpointConnectionError, boto.ConnectTimeoutError, socket.gaierror,
-         ConnectionRefusedError),
-    ):  # fmt: skip
+    if isinstance(exc, boto.EndpointConnectionError | boto.ConnectTimeoutError):
         return "unreachable"
-    if isinstance(
-        exc,
-        (aiohttp.ClientPayloadError, aiohttp.ServerDisconnectedError, boto.ResponseStreamingError,
-         boto.IncompleteReadError, ConnectionResetError, EOFError),
-    ):  # fmt: skip
+    if isinstance(exc, boto.ResponseStreamingError | boto.IncompleteReadError):
         return "cut"
     return None
 
@@ -70,10 +90,9 @@ def failure_kind(exc: BaseException) -> str:
 
 def _detail(exc: BaseException) -> str:
     """The root cause in a few words, URLs redacted."""
-    import aiohttp
-
     root = _chain(exc)[-1]
-    if isinstance(root, aiohttp.ClientResponseError):
+    aiohttp = sys.modules.get("aiohttp")
+    if aiohttp is not None and isinstance(root, aiohttp.ClientResponseError):
         return f"HTTP {root.status} {root.message}".strip()
     text = str(root).strip() or type(root).__name__
     return redact_text(text.splitlines()[0])
