@@ -26,6 +26,7 @@ from pipeline.write.rejects import RejectSink
 TABLE = "mask_pixels"
 FAMILY = "mask_pixels"
 DUPLICATE = "duplicate member name: an earlier member of this archive has the same name"
+INLINE_BELOW = 2000  # an archive with fewer members is encoded in this process: starting workers costs ~1 s
 
 
 def archive_ranges(source: Source, file: SourceFile) -> RangeReader:
@@ -56,7 +57,8 @@ def ingest_archive(
 ) -> FileReport:
     """Stream ``file`` into ``staging/mask_pixels/split=<split>/<name>.parquet``, encoding in ``pool``.
 
-    Without a pool, one is started for this archive and stopped after it.
+    Without a pool, one is started for this archive and stopped after it; a small archive (fewer than
+    ``INLINE_BELOW`` members, e.g. the sample's) is encoded in this process, without starting one.
     """
     split = file.official.split
     report = FileReport(family=FAMILY, split=split, file=file.name, table=TABLE, path=file.display_path)
@@ -68,10 +70,12 @@ def ingest_archive(
     try:
         with ZipArchive(reader, file.name) as archive:
             members = _unique(archive.members())
-            batches = (
-                encode_members(members) if pool is None
-                else encode_members(members, pool.workers, pool=pool.executor())
-            )  # fmt: skip
+            if len(archive) < INLINE_BELOW:
+                batches = encode_members(members, workers=1)
+            elif pool is None:
+                batches = encode_members(members)
+            else:
+                batches = encode_members(members, pool.workers, pool=pool.executor())
             position = 0  # members before the current batch
             for batch in batches:
                 if batch.rows:
