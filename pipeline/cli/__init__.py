@@ -14,6 +14,7 @@ from pipeline.cli.dev import bench_command, docs_command, synth_command
 from pipeline.cli.evaluate import evaluate_command
 from pipeline.cli.group import OilakeGroup
 from pipeline.cli.lake import catalog_command, releases_command, rollback_command, verify_command
+from pipeline.cli.masks import masks_group
 from pipeline.cli.options import examples
 from pipeline.cli.query import image_list_command, sql_command
 from pipeline.cli.reference import WIDTH
@@ -41,7 +42,7 @@ def cli() -> None:
 
 assert isinstance(cli, OilakeGroup)
 for _command in (
-    fetch_command, build_command, sql_command, image_list_command, evaluate_command, report_command,
+    fetch_command, build_command, sql_command, image_list_command, masks_group, evaluate_command, report_command,
     releases_command, rollback_command, verify_command, catalog_command, ddl_command,
 ):  # fmt: skip
     cli.add_command(_command)

@@ -154,3 +154,18 @@ class PredictionsError(EvaluationError):
         "predictions are the official CSV (ImageID,LabelName,Score,XMin,XMax,YMin,YMax; for relationships the "
         "VRD columns), the same columns as Parquet, or the Kaggle form (ImageId,PredictionString)"
     )
+
+
+class MaskNotFoundError(OilakeError):
+    """A mask path is not in the lake's ``mask_pixels`` table (or is not a mask path at all)."""
+
+    hint = (
+        "mask paths are mask_pixels.mask_path, `<ImageID>_<MID without slashes>_<BoxID>.png`; "
+        '`oilake sql "select mask_path from mask_pixels limit 5"` lists some'
+    )
+
+
+class MaskSelectionError(OilakeError):
+    """A mask selection, target size or export cannot be served as asked (named with the value at fault)."""
+
+    hint = "docs/masks.md explains the selections, the mask grid and the sizes (height, width)"

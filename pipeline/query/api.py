@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import IO, TYPE_CHECKING
 
 import duckdb
+import numpy as np
 import polars as pl
 import pyarrow as pa
 import pyarrow.dataset as ds
@@ -24,6 +25,17 @@ from pipeline.lake.store import open_store
 from pipeline.query.evaluations import evaluation_views
 from pipeline.query.image_list import image_list
 from pipeline.query.labels import select_classes_on
+from pipeline.query.mask_export import MaskExport, export_coco, export_coco_file
+from pipeline.query.masks import (
+    BATCH_MASKS,
+    MaskBatch,
+    MaskSelection,
+    Size,
+    Sizes,
+    iter_masks,
+    masks_by_path,
+    read_mask,
+)
 from pipeline.read.redact import redact, redact_text
 
 if TYPE_CHECKING:
@@ -219,6 +231,70 @@ class Lake:
             self._check(f"select 1 from boxes_named where ({where})")
         with self._guard():
             return image_list(self.con, classes, include_descendants, split, min_boxes, where)
+
+    def mask(self, mask_path: str, split: str | None = None, size: Size | None = None) -> np.ndarray:
+        """The boolean ``(mask_height, mask_width)`` mask named ``mask_path``, or resampled to ``size``.
+
+        ``size`` is ``(height, width)``, nearest neighbour (see ``pipeline.query.masks``). A path not in the
+        lake raises ``MaskNotFoundError``.
+
+        >>> lake.mask("000bd0b4fa27644c_m0pg52_5c80344b.png").shape  # doctest: +SKIP
+        (960, 1280)
+        """
+        with self._guard():
+            return read_mask(self.con, mask_path, split, size)
+
+    def masks(self, mask_paths: Sequence[str], split: str | None = None, size: Sizes = None) -> MaskBatch:
+        """The masks of ``mask_paths``, decoded in that order (``size``: one grid, or each image's by ImageID)."""
+        with self._guard():
+            return masks_by_path(self.con, mask_paths, split, size)
+
+    def iter_masks(
+        self,
+        classes: Sequence[str] = (),
+        include_descendants: bool = False,
+        split: str | None = None,
+        image_ids: Sequence[str] = (),
+        where: str | None = None,
+        limit: int | None = None,
+        size: Sizes = None,
+        batch_size: int = BATCH_MASKS,
+    ) -> Iterator[MaskBatch]:
+        """A selection's masks decoded, ``batch_size`` a batch, streamed in lake order (split, ImageID).
+
+        ``where`` is an SQL condition on ``mask_pixels`` columns; see ``pipeline.query.masks.MaskSelection``.
+        """
+        selection = MaskSelection(classes, include_descendants, split, image_ids, where, limit)
+        if where is not None:
+            self._check(f"select 1 from mask_pixels where ({where})")
+        with self._guard():
+            return self._guarded(iter_masks(self.con, selection, size, batch_size))
+
+    def export_masks(
+        self,
+        output: Path | str | IO[bytes],
+        selection: MaskSelection | None = None,
+        png_dir: Path | str | None = None,
+        image_sizes: Mapping[str, Size] | None = None,
+    ) -> MaskExport:
+        """Write a selection as COCO instance-segmentation JSON to ``output`` (a file, or a binary stream).
+
+        ``png_dir`` also gets each annotation's mask as a PNG; ``image_sizes`` (ImageID → (height, width))
+        puts the images on those grids instead of the mask grid. See ``pipeline.query.mask_export``.
+        """
+        selection = selection or MaskSelection()
+        if selection.where is not None:
+            self._check(f"select 1 from mask_pixels where ({selection.where})")
+        pngs = Path(png_dir) if png_dir is not None else None
+        release = Path(str(self.release)).name
+        with self._guard():
+            if isinstance(output, Path | str):
+                return export_coco_file(self.con, Path(output), selection, pngs, image_sizes, release)
+            return export_coco(self.con, output, selection, pngs, image_sizes, release)
+
+    def _guarded(self, items: Iterator[MaskBatch]) -> Iterator[MaskBatch]:
+        with self._guard():
+            yield from items
 
     def close(self) -> None:
         self.con.close()
