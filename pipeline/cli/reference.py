@@ -13,21 +13,28 @@ a test fails when it is stale. `oilake COMMAND -h` prints the same text.
 """
 
 
-def command_help(group: click.Group, name: str | None = None) -> str:
-    """The ``--help`` text of ``oilake NAME`` (of ``oilake`` itself when ``name`` is None)."""
+def command_help(group: click.Group, name: str | None = None, subcommand: str | None = None) -> str:
+    """The ``--help`` text of ``oilake NAME [SUBCOMMAND]`` (of ``oilake`` itself when ``name`` is None)."""
     settings = {**group.context_settings, "terminal_width": WIDTH - 2}  # what a wide terminal shows
-    root = click.Context(group, info_name="oilake", **settings)
+    context = click.Context(group, info_name="oilake", **settings)
     if name is None:
-        return group.get_help(root)
-    command = group.commands[name]
-    return command.get_help(click.Context(command, info_name=name, parent=root, **command.context_settings))
+        return group.get_help(context)
+    command: click.Command = group.commands[name]
+    context = click.Context(command, info_name=name, parent=context, **command.context_settings)
+    if subcommand is not None:
+        assert isinstance(command, click.Group)
+        command = command.commands[subcommand]
+        context = click.Context(command, info_name=subcommand, parent=context, **command.context_settings)
+    return command.get_help(context)
 
 
 def render_cli_reference(group: click.Group) -> str:
-    """Markdown: ``oilake --help``, then one section per command with its help (usage, options, examples)."""
+    """Markdown: ``oilake --help``, then one section per command (and per subcommand of a command group)."""
     parts = [HEADER, "## oilake\n", _block(command_help(group))]
-    for name in group.commands:
+    for name, command in group.commands.items():
         parts += [f"## oilake {name}\n", _block(command_help(group, name))]
+        for subcommand in command.commands if isinstance(command, click.Group) else []:
+            parts += [f"### oilake {name} {subcommand}\n", _block(command_help(group, name, subcommand))]
     return "\n".join(parts)
 
 
