@@ -23,7 +23,7 @@ def materialize_marts(root: Path) -> dict[str, int]:
     con = build_connection(temp)
     try:
         con.execute("set preserve_insertion_order = false")  # every mart is sorted explicitly
-        define_views(con, lambda schema: None if schema.is_mart else view_sql(schema, root))
+        define_views(con, lambda schema: None if schema.is_mart else view_sql(schema, root), comments=False)
         written = {}
         for schema in mart_schemas():
             with memory_budget(f"mart {schema.table}"):

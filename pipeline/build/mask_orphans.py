@@ -9,7 +9,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from pipeline.catalog.views import define_views, view_sql
+from pipeline.catalog.views import define_view, view_sql
 from pipeline.core.contract import FileReport, MaskOrphans
 from pipeline.masks.ingest import FAMILY
 from pipeline.write.parquet_writer import build_connection
@@ -25,7 +25,7 @@ def mask_orphans(root: Path, reports: list[FileReport]) -> dict[str, MaskOrphans
     temp = root / ".orphans-tmp"
     con = build_connection(temp)
     try:
-        define_views(con, lambda schema: None if schema.is_mart else view_sql(schema, root))
+        define_view(con, "mask_orphans", ["mask_pixels", "masks", "rejects"], lambda schema: view_sql(schema, root))
         counts = con.execute("select split, kind, count(*) from mask_orphans group by split, kind").fetchall()
         examples = con.execute(
             "select split, mask_path from mask_orphans"

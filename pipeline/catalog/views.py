@@ -11,7 +11,7 @@ import pyarrow as pa
 
 from pipeline.core.contract import Manifest
 from pipeline.core.layout import MANIFEST, partition_fields, table_files, view_pattern
-from pipeline.core.schema import TableSchema, all_schemas
+from pipeline.core.schema import TableSchema, all_schemas, table_schema
 from pipeline.core.sql_text import sql_string
 from pipeline.resources import sql_dir
 
@@ -36,14 +36,30 @@ def leading_comment(text: str) -> str:
     return paragraph.strip()
 
 
-def _run_sql_file(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+def _run_sql_file(con: duckdb.DuckDBPyConnection, path: Path, comment: bool = True) -> None:
     text = path.read_text(encoding="utf-8")
     name = path.stem
     con.execute(text)
+    if not comment:
+        return
     is_view = con.execute(
         "select count(*) from duckdb_views() where view_name = ? and not internal", [name]
     ).fetchall()[0][0]
     con.execute(f"comment on {'view' if is_view else 'macro table'} {name} is {sql_string(leading_comment(text))}")
+
+
+def define_view(
+    con: duckdb.DuckDBPyConnection, name: str, tables: list[str], view_for: Callable[[TableSchema], str | None]
+) -> None:
+    """Only the query-layer view ``name`` (its ``sql/`` file) over the base ``tables`` it reads, without comments."""
+    for table in tables:
+        schema = table_schema(table)
+        sql = view_for(schema)
+        if sql is not None:
+            con.execute(sql)
+        else:
+            _empty_table(con, schema)
+    _run_sql_file(con, next(path for path in sql_files() if path.stem == name), comment=False)
 
 
 def view_sql(
@@ -118,28 +134,34 @@ def _write(target: Path, view_for: Callable[[TableSchema], str | None], filesyst
     return target
 
 
-def define_views(con: duckdb.DuckDBPyConnection, view_for: Callable[[TableSchema], str | None]) -> None:
+def define_views(
+    con: duckdb.DuckDBPyConnection, view_for: Callable[[TableSchema], str | None], comments: bool = True
+) -> None:
     """Every declared table as a view (``view_for``) or an empty table, then the query layer of ``sql/``.
 
     A mart's SQL (``sql/40_marts/<mart>_live.sql``) defines ``<mart>_live``; ``<mart>`` reads its
-    materialized Parquet, or is an alias of the live view when the lake has none.
+    materialized Parquet, or is an alias of the live view when the lake has none. ``comments=False``
+    leaves out the comments (the catalog's documentation; a build's scratch connection needs none).
     """
     unmaterialized = []
     for schema in all_schemas().values():
         sql = view_for(schema)
         if sql is not None:
             con.execute(sql)
-            _describe(con, schema, "view")
+            if comments:
+                _describe(con, schema, "view")
         elif schema.is_mart:
             unmaterialized.append(schema)
         else:
             _empty_table(con, schema)
-            _describe(con, schema, "table")
+            if comments:
+                _describe(con, schema, "table")
     for path in sql_files():
-        _run_sql_file(con, path)
+        _run_sql_file(con, path, comments)
     for schema in unmaterialized:
         con.execute(f"create view {schema.table} as select * from {schema.table}{LIVE}")
-        _describe(con, schema, "view")
+        if comments:
+            _describe(con, schema, "view")
 
 
 def _describe(con: duckdb.DuckDBPyConnection, schema: TableSchema, kind: str) -> None:

@@ -1,7 +1,8 @@
 -- Per class and split, over the mask PNGs: masks, images, empty masks, the mask's area as a fraction
 -- of its mask grid (mean and quantiles p05, p25, median, p75, p95), how much of its own pixel box the
 -- mask fills, the mean grid size, and how well the pixel box agrees with the segmentation row's box
--- (mean IoU of the two normalised boxes, over the PNGs that have a row).
+-- (mean IoU of the two normalised boxes, over the PNGs that have a row). Means are summed in
+-- mask_path order, so they do not depend on the order the files are read in.
 
 create or replace view mask_stats_live as
 with
@@ -11,6 +12,7 @@ measured as (
         split,
         label_mid,
         image_id_u64,
+        mask_path,
         mask_width,
         mask_height,
         area,
@@ -26,9 +28,9 @@ area_quantiles as (
         split,
         count(*) as masks,
         count(*) filter (where area = 0) as empty_masks,
-        avg(area_fraction) as area_fraction_mean,
+        avg(area_fraction order by mask_path) as area_fraction_mean,
         quantile_cont(area_fraction, [0.05, 0.25, 0.5, 0.75, 0.95]) as area_fraction_q,
-        avg(box_fill) as box_fill_mean,
+        avg(box_fill order by mask_path) as box_fill_mean,
         avg(mask_width) as mask_width_mean,
         avg(mask_height) as mask_height_mean
     from measured
@@ -49,6 +51,7 @@ paired_boxes as (
     select
         label_mid,
         split,
+        mask_path,
         cast(mask_x_min as double) as mx0,
         cast(mask_x_max as double) as mx1,
         cast(mask_y_min as double) as my0,
@@ -64,6 +67,7 @@ box_overlaps as (
     select
         label_mid,
         split,
+        mask_path,
         (mx1 - mx0) * (my1 - my0) as mask_box_area,
         (bx1 - bx0) * (by1 - by0) as row_box_area,
         greatest(0, least(mx1, bx1) - greatest(mx0, bx0)) * greatest(0, least(my1, by1) - greatest(my0, by0))
@@ -76,7 +80,7 @@ box_agreement as (
         label_mid,
         split,
         count(*) as masks_with_row,
-        avg(overlap / nullif(mask_box_area + row_box_area - overlap, 0)) as box_iou_mean
+        avg(overlap / nullif(mask_box_area + row_box_area - overlap, 0) order by mask_path) as box_iou_mean
     from box_overlaps
     group by label_mid, split
 ),
