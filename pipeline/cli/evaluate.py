@@ -17,6 +17,7 @@ from pipeline.evaluate.options import METRICS, TASKS  # pure data: no engine is 
         "oilake evaluate --predictions submission.csv --metric v2 --output eval-v2/",
         "oilake evaluate --predictions s3://bucket/run7.parquet --output eval/run7 --register run7",
         "oilake evaluate --task relationships --predictions vrd.csv --split validation --output eval-vrd/",
+        "oilake evaluate --task segmentation --predictions masks.csv --output eval-masks/",
     ),
 )
 @lake_option
@@ -24,7 +25,9 @@ from pipeline.evaluate.options import METRICS, TASKS  # pure data: no engine is 
 @click.option(
     "--predictions", required=True,
     help="Predictions: the official CSV (ImageID,LabelName,Score,XMin,XMax,YMin,YMax; for relationships the VRD "
-    "columns), the same columns as Parquet, or the Kaggle form (ImageId,PredictionString); a path or URL, .gz read.",
+    "columns; for segmentation ImageID,ImageWidth,ImageHeight,LabelName,Score,Mask), the same columns as Parquet "
+    "(segmentation: or rle_counts, the plain COCO counts), or the Kaggle form (ImageId,PredictionString); a path or "
+    "URL, .gz read.",
 )  # fmt: skip
 @storage_option
 @click.option("--split", default="validation", show_default=True, help="The split whose ground truth scores them.")
@@ -41,7 +44,7 @@ from pipeline.evaluate.options import METRICS, TASKS  # pure data: no engine is 
     "--iou-threshold", type=click.FloatRange(0, 1, min_open=True), default=0.5, show_default=True,
     help="Matching threshold (only 0.5 is the official metric).",
 )  # fmt: skip
-@output_dir_option("summary.json, per_class, pr_curves and matches Parquet and pr_curves.html")
+@output_dir_option("summary.json, per_class, pr_curves and matches (mask_matches) Parquet and pr_curves.html")
 @click.option(
     "--register", "run_name", default=None, metavar="NAME",
     help="Also keep the results in the lake under NAME: the views evaluation_runs, evaluation_per_class, "
@@ -56,7 +59,9 @@ def evaluate_command(
 
     Detection: the Open Images Challenge mAP (boxes expanded through the hierarchy, verified labels
     decide which classes count on an image, group-of boxes matched by IoA). Relationships: relationship
-    and phrase detection mAP and Recall@50/100. The metrics go to stdout, the tables to --output.
+    and phrase detection mAP and Recall@50/100. Segmentation: the same mAP on mask IoU, against the
+    masks in the lake (each on its own grid: a prediction is resampled onto it), boxes without a mask
+    as ignore regions. The metrics go to stdout, the tables to --output.
     """
     from pipeline.evaluate.options import EvalOptions
     from pipeline.evaluate.register import register_run

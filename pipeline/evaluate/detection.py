@@ -46,15 +46,16 @@ REASONS: dict[int, tuple[str, str]] = {
     24: (FP, "best box already taken by a higher-ranked prediction"),
 }
 
-_INTERSECTION = (
+INTERSECTION = (
     "greatest(0, least(p.y_max, g.y_max) - greatest(p.y_min, g.y_min))"
     " * greatest(0, least(p.x_max, g.x_max) - greatest(p.x_min, g.x_min))"
 )
-_AREA = "({0}.y_max - {0}.y_min) * ({0}.x_max - {0}.x_min)"
-# The order predictions are matched in (the tie rule), on the prediction's columns prefixed with {0}.
-_ORDER = "{0}score desc, {0}x_min asc, {0}y_min asc, {0}x_max asc, {0}y_max asc, {0}pred_id asc"
-_RANK_NAMES = "score, x_min, y_min, x_max, y_max"
-_RANK_COLUMNS = "p.score, p.x_min, p.y_min, p.x_max, p.y_max"
+AREA = "({0}.y_max - {0}.y_min) * ({0}.x_max - {0}.x_min)"
+# The order predictions are matched in (the tie rule), on the prediction's columns prefixed with {0}. Shared with
+# segmentation, as the box overlap arithmetic is.
+RANK_ORDER = "{0}score desc, {0}x_min asc, {0}y_min asc, {0}x_max asc, {0}y_max asc, {0}pred_id asc"
+RANK_NAMES = "score, x_min, y_min, x_max, y_max"
+RANK_COLUMNS = "p.score, p.x_min, p.y_min, p.x_max, p.y_max"
 
 
 def stage_predictions(con: duckdb.DuckDBPyConnection, staged: str, expand: bool) -> None:
@@ -107,8 +108,113 @@ def match(con: duckdb.DuckDBPyConnection, metric: str, threshold: float, group_o
     Challenge metric, 0 for V2, where absorbed predictions are ignored and group-of boxes add nothing).
     The tables in between are kept narrow (ids, scores, boxes, codes), so that DuckDB's budget holds them.
     """
-    _reasons(con, threshold)
-    challenge = metric == "challenge"
+    write_reasons(con, threshold)
+    flag_predictions(con, metric == "challenge")
+    con.execute(
+        f"""
+        create or replace temp table eval_stage1 as
+        with
+
+        candidates as (
+            select * from eval_flagged where flag is null
+        ),
+
+        pairs as (
+            select
+                p.pred_id,
+                p.label_mid,
+                {RANK_COLUMNS},
+                g.gt_id,
+                ({INTERSECTION}) as intersection,
+                {AREA.format("p")} as pred_area,
+                {AREA.format("g")} as gt_area
+            from candidates as p
+            inner join eval_gt as g
+                on g.image_id = p.image_id and g.label_mid = p.label_mid and not g.is_group_of
+        ),
+
+        best as (
+            select
+                pred_id,
+                label_mid,
+                {RANK_NAMES},
+                gt_id,
+                intersection / (pred_area + gt_area - intersection) as iou
+            from pairs
+            qualify row_number() over (
+                partition by pred_id, label_mid
+                order by intersection / (pred_area + gt_area - intersection) desc, gt_id asc
+            ) = 1
+        ),
+
+        final as (
+            select
+                pred_id,
+                label_mid,
+                gt_id,
+                iou,
+                iou >= {threshold!r} and row_number() over (
+                    partition by gt_id, iou >= {threshold!r} order by {RANK_ORDER.format("")}
+                ) = 1 as is_tp
+            from best
+        )
+
+        select * from final
+        """
+    )
+    con.execute(
+        f"""
+        create or replace temp table eval_stage2 as
+        with
+
+        unmatched as (
+            select c.*
+            from eval_flagged as c
+            left join eval_stage1 as s on s.pred_id = c.pred_id and s.label_mid = c.label_mid
+            where c.flag is null and not coalesce(s.is_tp, false)
+        ),
+
+        pairs as (
+            select
+                p.pred_id,
+                p.label_mid,
+                {RANK_COLUMNS},
+                g.gt_id,
+                ({INTERSECTION}) / ({AREA.format("p")}) as ioa
+            from unmatched as p
+            inner join eval_gt as g
+                on g.image_id = p.image_id and g.label_mid = p.label_mid and g.is_group_of
+        ),
+
+        best as (
+            select * from pairs
+            qualify row_number() over (partition by pred_id, label_mid order by ioa desc, gt_id asc) = 1
+        ),
+
+        final as (
+            select
+                pred_id,
+                label_mid,
+                gt_id,
+                ioa,
+                row_number() over (partition by gt_id order by {RANK_ORDER.format("")}) = 1 as is_first,
+                max(score) over (partition by gt_id) as group_score
+            from best
+            where ioa >= {threshold!r}
+        )
+
+        select * from final
+        """
+    )
+    _outcomes(con, group_of_weight, threshold)
+
+
+def flag_predictions(con: duckdb.DuckDBPyConnection, challenge: bool) -> None:
+    """``eval_flagged``: each row of ``eval_pred`` with the code of why it is not matched (NULL: it is).
+
+    1 unknown class, 2 image without ground truth, 3 class not evaluated on the image (``challenge`` only),
+    4 empty box, 5 beyond the 10,000 highest-ranked of its class on its image.
+    """
     con.execute(
         f"""
         create or replace temp table eval_flagged as
@@ -150,7 +256,7 @@ def match(con: duckdb.DuckDBPyConnection, metric: str, threshold: float, group_o
             select
                 f.pred_id,
                 f.label_mid,
-                row_number() over (partition by f.image_id, f.label_mid order by {_ORDER.format("f.")}) as rank
+                row_number() over (partition by f.image_id, f.label_mid order by {RANK_ORDER.format("f.")}) as rank
             from flagged as f
             inner join crowded as c on c.image_id = f.image_id and c.label_mid = f.label_mid
             where f.flag is null
@@ -167,110 +273,14 @@ def match(con: duckdb.DuckDBPyConnection, metric: str, threshold: float, group_o
         select * from final
         """
     )
-    con.execute(
-        f"""
-        create or replace temp table eval_stage1 as
-        with
-
-        candidates as (
-            select * from eval_flagged where flag is null
-        ),
-
-        pairs as (
-            select
-                p.pred_id,
-                p.label_mid,
-                {_RANK_COLUMNS},
-                g.gt_id,
-                ({_INTERSECTION}) as intersection,
-                {_AREA.format("p")} as pred_area,
-                {_AREA.format("g")} as gt_area
-            from candidates as p
-            inner join eval_gt as g
-                on g.image_id = p.image_id and g.label_mid = p.label_mid and not g.is_group_of
-        ),
-
-        best as (
-            select
-                pred_id,
-                label_mid,
-                {_RANK_NAMES},
-                gt_id,
-                intersection / (pred_area + gt_area - intersection) as iou
-            from pairs
-            qualify row_number() over (
-                partition by pred_id, label_mid
-                order by intersection / (pred_area + gt_area - intersection) desc, gt_id asc
-            ) = 1
-        ),
-
-        final as (
-            select
-                pred_id,
-                label_mid,
-                gt_id,
-                iou,
-                iou >= {threshold!r} and row_number() over (
-                    partition by gt_id, iou >= {threshold!r} order by {_ORDER.format("")}
-                ) = 1 as is_tp
-            from best
-        )
-
-        select * from final
-        """
-    )
-    con.execute(
-        f"""
-        create or replace temp table eval_stage2 as
-        with
-
-        unmatched as (
-            select c.*
-            from eval_flagged as c
-            left join eval_stage1 as s on s.pred_id = c.pred_id and s.label_mid = c.label_mid
-            where c.flag is null and not coalesce(s.is_tp, false)
-        ),
-
-        pairs as (
-            select
-                p.pred_id,
-                p.label_mid,
-                {_RANK_COLUMNS},
-                g.gt_id,
-                ({_INTERSECTION}) / ({_AREA.format("p")}) as ioa
-            from unmatched as p
-            inner join eval_gt as g
-                on g.image_id = p.image_id and g.label_mid = p.label_mid and g.is_group_of
-        ),
-
-        best as (
-            select * from pairs
-            qualify row_number() over (partition by pred_id, label_mid order by ioa desc, gt_id asc) = 1
-        ),
-
-        final as (
-            select
-                pred_id,
-                label_mid,
-                gt_id,
-                ioa,
-                row_number() over (partition by gt_id order by {_ORDER.format("")}) = 1 as is_first,
-                max(score) over (partition by gt_id) as group_score
-            from best
-            where ioa >= {threshold!r}
-        )
-
-        select * from final
-        """
-    )
-    _outcomes(con, group_of_weight, threshold)
 
 
-def _reasons(con: duckdb.DuckDBPyConnection, threshold: float) -> None:
+def write_reasons(con: duckdb.DuckDBPyConnection, threshold: float,
+                  reasons: dict[int, tuple[str, str]] = REASONS) -> None:  # fmt: skip
     """``eval_reasons``: code, outcome and the reason's text (the threshold written in)."""
     rows = ", ".join(
         f"({code}, {sql_string(outcome)}, {sql_string(text.format(threshold=f'{threshold:g}'))})"
-        for code, (outcome, text) in REASONS.items()
+        for code, (outcome, text) in reasons.items()
     )
     con.execute(
         "create or replace temp table eval_reasons as "

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Literal
 
-Task = Literal["detection", "relationships"]
+Task = Literal["detection", "relationships", "segmentation"]
 Metric = Literal["challenge", "v2"]
-TASKS: tuple[Task, ...] = ("detection", "relationships")
+TASKS: tuple[Task, ...] = ("detection", "relationships", "segmentation")
 METRICS: tuple[Metric, ...] = ("challenge", "v2")
 TIE_RULE = (
     "entries of equal score enter the precision/recall curve together (one threshold); within an image and "
@@ -41,6 +41,8 @@ class EvalOptions:
     def metric_name(self) -> str:
         if self.task == "relationships":
             return "Open Images Challenge visual relationships (relationship and phrase detection)"
+        if self.task == "segmentation":
+            return "Open Images Challenge instance segmentation mAP (mask IoU)"
         if self.metric == "v2":
             return "Open Images V2 detection mAP (no image-label filter, group-of boxes ignored)"
         return "Open Images Challenge detection mAP"

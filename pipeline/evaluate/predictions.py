@@ -3,8 +3,9 @@
 Streaming: the file is read in chunks (CSV through the lake's own reader, so every row knows its
 physical line; Parquet a row group at a time) and written as it is read, so memory stays bounded
 whatever the size. A row whose values cannot be used (a field count that does not match the
-header, a number that does not parse, an empty ID, a score that is not a finite number >= 0) is
-written to the rejects with its line, column and reason, never dropped silently.
+header, a number that does not parse, an empty ID, a score that is not a finite number >= 0, a
+segmentation mask that does not decode: ``mask_predictions``) is written to the rejects with its
+line, column and reason, never dropped silently.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import pyarrow.parquet as pq
 
 from pipeline.core.errors import PredictionsError
 from pipeline.core.schema import output_schemas
+from pipeline.evaluate.mask_predictions import with_masks
 from pipeline.read.batches import CsvBatch
 from pipeline.read.csv_reader import parse_header, read_csv_then
 from pipeline.read.redact import redact, redact_text
@@ -30,6 +32,9 @@ RELATIONSHIPS = (
     "ImageID", "LabelName1", "LabelName2", "XMin1", "XMax1", "YMin1", "YMax1",
     "XMin2", "XMax2", "YMin2", "YMax2", "RelationshipLabel", "Score",
 )  # fmt: skip
+SEGMENTATION = ("ImageID", "ImageWidth", "ImageHeight", "LabelName", "Score")  # and Mask, or rle_counts
+MASK_COLUMNS = ("Mask", "rle_counts")  # official base64(zlib(counts)); plain counts (string, or list of integers)
+COLUMNS = {"detection": DETECTION, "relationships": RELATIONSHIPS, "segmentation": SEGMENTATION}
 KAGGLE = ("ImageId", "PredictionString")
 # The official column names and the lake's own (Parquet predictions may use either).
 LAKE_NAMES = {
@@ -37,8 +42,11 @@ LAKE_NAMES = {
     "YMin": "y_min", "YMax": "y_max", "LabelName1": "label_mid_1", "LabelName2": "label_mid_2",
     "XMin1": "x_min_1", "XMax1": "x_max_1", "YMin1": "y_min_1", "YMax1": "y_max_1", "XMin2": "x_min_2",
     "XMax2": "x_max_2", "YMin2": "y_min_2", "YMax2": "y_max_2", "RelationshipLabel": "relationship",
+    "ImageWidth": "image_width", "ImageHeight": "image_height",
 }  # fmt: skip
+PARQUET_ALIASES = {"mask_width": "ImageWidth", "mask_height": "ImageHeight"}  # a mask's size is its image's here
 TEXT_COLUMNS = frozenset({"ImageID", "LabelName", "LabelName1", "LabelName2", "RelationshipLabel"})
+SIZE_COLUMNS = frozenset({"ImageWidth", "ImageHeight"})
 PARQUET_BATCH = 1 << 20
 
 
@@ -58,13 +66,27 @@ class ReadReport:
 
 
 def staged_schema(task: str) -> pa.Schema:
-    """The typed predictions as staged for the evaluation (``line``: the source line, ``item``: Kaggle position)."""
-    names = DETECTION if task == "detection" else RELATIONSHIPS
+    """The typed predictions as staged for the evaluation (``line``: the source line, ``item``: Kaggle position).
+
+    Segmentation adds the mask: its size, area, box (normalized, from the mask) and COCO counts string.
+    """
     fields = [pa.field("line", pa.int64(), nullable=False), pa.field("item", pa.int32())]
+    if task == "segmentation":
+        return pa.schema([*fields, *SEGMENTATION_FIELDS])
+    names = COLUMNS[task]
     for name in names:
         kind = pa.large_string() if name in TEXT_COLUMNS else pa.float64()  # Polars' own: no copy when written
         fields.append(pa.field(LAKE_NAMES[name], kind, nullable=False))
     return pa.schema(fields)
+
+
+SEGMENTATION_FIELDS = [
+    pa.field("image_id", pa.large_string(), nullable=False), pa.field("label_mid", pa.large_string(), nullable=False),
+    pa.field("score", pa.float64(), nullable=False), pa.field("image_width", pa.int32(), nullable=False),
+    pa.field("image_height", pa.int32(), nullable=False), pa.field("area", pa.int64(), nullable=False),
+    *(pa.field(name, pa.float64(), nullable=False) for name in ("x_min", "x_max", "y_min", "y_max")),
+    pa.field("rle_counts", pa.large_string(), nullable=False),
+]  # fmt: skip
 
 
 # One id per prediction of a file: its line, and its position in a Kaggle PredictionString.
@@ -118,7 +140,11 @@ def _write(batches: Batches, report: ReadReport, task: str, dest: Path, rejects:
                 good.write_table(frame.to_arrow().cast(schema))
             if refused.height:
                 bad.write_table(refused.sort("line").to_arrow().cast(REJECTS_SCHEMA))  # batches come in file order
-                counted = pl.col("column").is_null() | (pl.col("column") == "PredictionString")
+                counted = (
+                    pl.col("column").is_null()
+                    | (pl.col("column") == "PredictionString")
+                    | pl.col("reason").str.starts_with("RLE counts cover")
+                )
                 reason = pl.when(counted).then(pl.col("reason").str.replace_all(r"\d+", "N")).otherwise("reason")
                 keys = refused.select(key=pl.concat_str(pl.col("column").fill_null("row"), pl.lit(": "), reason))
                 for key, count in keys.group_by("key").len().iter_rows():
@@ -160,7 +186,7 @@ def _parquet_batches(raw: object, display: str, task: str) -> tuple[Batches, Rea
     except (pa.ArrowInvalid, OSError) as exc:
         raise PredictionsError(f"{display}: not a readable Parquet file ({exc})") from exc
     names = parquet.schema_arrow.names
-    official = [{v: k for k, v in LAKE_NAMES.items()}.get(n, n) for n in names]
+    official = [{v: k for k, v in LAKE_NAMES.items()}.get(n, PARQUET_ALIASES.get(n, n)) for n in names]
     form = _form(display, official, task)
     report = ReadReport(file=display, form=form)
 
@@ -182,15 +208,18 @@ def _form(display: str, header: list[str], task: str) -> str:
     """Which form the header says the file is in; a clear error naming the missing columns otherwise."""
     if task == "detection" and all(c in header for c in KAGGLE) and "LabelName" not in header:
         return "kaggle"
-    expected = DETECTION if task == "detection" else RELATIONSHIPS
+    expected = COLUMNS[task]
     missing = [c for c in expected if c not in header]
+    if task == "segmentation" and not any(c in header for c in MASK_COLUMNS):
+        missing.append("Mask")
     if missing:
         raise PredictionsError(
             f"{display}: line 1: missing column(s) {', '.join(missing)} for {task} predictions.\n"
-            f"  expected: {','.join(expected)}" + (f"\n        or: {','.join(KAGGLE)}" if task == "detection" else "")
+            f"  expected: {','.join(expected)}" + (",Mask (or rle_counts)" if task == "segmentation" else "")
+            + (f"\n        or: {','.join(KAGGLE)}" if task == "detection" else "")
             + f"\n  found:    {','.join(header)}"
         )  # fmt: skip
-    return "official"
+    return "rle" if task == "segmentation" and "Mask" not in header else "official"
 
 
 def _typed(frame: pl.DataFrame, form: str, task: str) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -203,14 +232,19 @@ def _typed(frame: pl.DataFrame, form: str, task: str) -> tuple[pl.DataFrame, pl.
     else:
         frame = frame.with_columns(item=pl.lit(None, dtype=pl.Int32))
         refused_rows = None
-    names = DETECTION if task == "detection" else RELATIONSHIPS
+    names = COLUMNS[task]
     typed = frame.select("line", "item", *[_converted(n).alias(LAKE_NAMES[n]) for n in names])
     failed = [_failed(n, pl.col(LAKE_NAMES[n])) for n in names]
     mask = typed.select(pl.any_horizontal(failed)).to_series()
     refused = _reasons(frame.filter(mask), typed.filter(mask), names) if mask.any() else _NO_REJECTS
     if refused_rows is not None:
         refused = pl.concat([refused_rows, refused])
-    return (typed.filter(~mask) if mask.any() else typed), refused
+    good = typed.filter(~mask) if mask.any() else typed
+    if task == "segmentation":
+        masks = frame.filter(~mask) if mask.any() else frame
+        good, bad_masks = with_masks(good, masks.get_column("Mask" if form == "official" else "rle_counts"))
+        refused = pl.concat([refused, bad_masks])
+    return good, refused
 
 
 def _converted(name: str) -> pl.Expr:
@@ -221,7 +255,10 @@ def _converted(name: str) -> pl.Expr:
 
 
 _NO_REJECTS = pl.DataFrame(schema={"line": pl.Int64, "column": pl.String, "reason": pl.String, "value": pl.String})
-_REASONS = {"text": "empty", "Score": "not a finite number >= 0", "number": "not a finite number"}
+_REASONS = {
+    "text": "empty", "Score": "not a finite number >= 0", "number": "not a finite number",
+    "size": "not a whole number of pixels from 1 to 2^20",
+}  # fmt: skip
 
 
 def _failed(name: str, value: pl.Expr) -> pl.Expr:
@@ -229,12 +266,15 @@ def _failed(name: str, value: pl.Expr) -> pl.Expr:
     if name in TEXT_COLUMNS:
         return value.is_null() | (value == "")
     bad = value.is_null() | value.is_nan() | value.is_infinite()
+    if name in SIZE_COLUMNS:
+        return bad | (value < 1) | (value > 1 << 20) | (value != value.floor())
     return bad | (value < 0) if name == "Score" else bad
 
 
 def _reasons(source: pl.DataFrame, typed: pl.DataFrame, names: tuple[str, ...]) -> pl.DataFrame:
     """The refused rows: line, the first column at fault, the reason, and the value as written."""
-    kind = {n: "text" if n in TEXT_COLUMNS else "Score" if n == "Score" else "number" for n in names}
+    kind = {n: "text" if n in TEXT_COLUMNS else "size" if n in SIZE_COLUMNS else "Score" if n == "Score" else "number"
+            for n in names}  # fmt: skip
     checks = [pl.when(_failed(n, pl.col(LAKE_NAMES[n]))).then(pl.lit(f"{n}: {_REASONS[kind[n]]}")) for n in names]
     bad_rows = pl.concat([source.select(names), typed], how="horizontal").with_columns(_reason=pl.coalesce(checks))
     return bad_rows.select(

@@ -16,7 +16,7 @@ import duckdb
 
 from pipeline.core.errors import EvaluationError, MemoryBudgetError
 from pipeline.core.schema import output_schemas
-from pipeline.evaluate import average_precision, detection, ground_truth, relationships
+from pipeline.evaluate import average_precision, detection, ground_truth, relationships, segmentation
 from pipeline.evaluate.options import EvalOptions, EvalSummary
 from pipeline.evaluate.plot import write_pr_plot
 from pipeline.evaluate.predictions import ReadReport, stage_predictions
@@ -27,6 +27,7 @@ from pipeline.write.parquet_writer import write_batches
 OUTPUTS = (
     "summary.json", "per_class.parquet", "pr_curves.parquet", "matches.parquet", "prediction_rejects.parquet",
     "pr_curves.html", "phrase_per_class.parquet", "phrase_pr_curves.parquet", "vrd_matches.parquet",
+    "mask_matches.parquet",
 )  # fmt: skip
 ROWS_PER_BATCH = 256 * 1024
 
@@ -86,6 +87,11 @@ def evaluate(
 
 def _run(con: duckdb.DuckDBPyConnection, predictions: str, work: Path, options: EvalOptions,
          storage_options: dict[str, str] | None) -> EvalSummary:  # fmt: skip
+    if options.task == "segmentation" and (options.expand_predictions or options.metric != "challenge"):
+        raise EvaluationError(
+            "--task segmentation has one metric, the Challenge's, on the predictions as given",
+            hint="drop --metric v2 and --expand-predictions",
+        )
     classes = ground_truth.stage_classes(con)
     staged, rejects = work / "predictions.parquet", work / "prediction_rejects.parquet"
     read = stage_predictions(predictions, options.task, staged, rejects, dict(storage_options or {}) or None)
@@ -93,9 +99,13 @@ def _run(con: duckdb.DuckDBPyConnection, predictions: str, work: Path, options: 
         summary = relationships.evaluate(con, str(staged), options, new_summary(options, read, classes), work)
         relationships.write_outputs(con, work, options.iou_threshold)
         tables = ("vrd_per_class_relationship", "vrd_relationship_pr")
+    elif options.task == "segmentation":
+        summary = score_segmentation(con, str(staged), options, new_summary(options, read, classes), work)
+        _write_outputs(con, work, segmentation.MATCHES, "mask_matches")
+        tables = ("eval_per_class", "eval_pr")
     else:
         summary = score_detection(con, str(staged), options, new_summary(options, read, classes), work)
-        _write_detection(con, work)
+        _write_outputs(con, work, detection.MATCHES, "matches")
         tables = ("eval_per_class", "eval_pr")
     write_pr_plot(con, work / "pr_curves.html", summary, *tables)
     return summary
@@ -103,7 +113,7 @@ def _run(con: duckdb.DuckDBPyConnection, predictions: str, work: Path, options: 
 
 def new_summary(options: EvalOptions, read: ReadReport, classes: int) -> EvalSummary:
     return EvalSummary(
-        task=options.task, metric=options.metric if options.task == "detection" else "vrd",
+        task=options.task, metric={"detection": options.metric, "relationships": "vrd"}.get(options.task, "challenge"),
         metric_name=options.metric_name, official=options.official, split=options.split, release="", lake="",
         predictions=read.file, predictions_form=read.form, iou_threshold=options.iou_threshold,
         expand_predictions=options.expand_predictions, map=None, classes_evaluated=classes,
@@ -147,6 +157,52 @@ def score_detection(
         select * from final
         """
     )
+    summarize(con, summary, work, images)
+    summary.counts["duplicate_predictions"] = int(con.execute(
+        "select count(*) - count(distinct (image_id, label_mid, score, x_min, x_max, y_min, y_max)) from eval_pred"
+        " where label_mid = original_label_mid"
+    ).fetchall()[0][0])  # fmt: skip
+    summary.counts["out_of_range_boxes"] = int(con.execute(
+        "select count(*) from eval_pred where label_mid = original_label_mid and not ("
+        "x_min between 0 and 1 and x_max between 0 and 1 and y_min between 0 and 1 and y_max between 0 and 1)"
+    ).fetchall()[0][0])  # fmt: skip
+    if summary.counts["out_of_range_boxes"]:
+        summary.warnings.append(
+            f"{summary.counts['out_of_range_boxes']:,} predicted boxes reach outside [0, 1]; "
+            "they are evaluated as given, as the reference does"
+        )
+    if summary.counts["duplicate_predictions"]:
+        summary.warnings.append(
+            f"{summary.counts['duplicate_predictions']:,} predictions repeat another one exactly; each is evaluated "
+            "(at most one can be a TP), as the reference does"
+        )
+    _no_predictions(summary)
+    return summary
+
+
+def score_segmentation(
+    con: duckdb.DuckDBPyConnection, staged: str, options: EvalOptions, summary: EvalSummary, work: Path
+) -> EvalSummary:
+    """Mask matching (``segmentation``), then the detection metric's AP, per-class table and counts."""
+    images, masks = segmentation.evaluate_ground_truth(con, options.split)
+    segmentation.stage_predictions(con, staged)
+    segmentation.match(con, options, work)
+    segmentation.instances(con, options.group_weight)
+    summarize(con, summary, work, images)
+    (boxes_only,), = con.execute("select count(*) from eval_seg_gt where not has_mask").fetchall()  # fmt: skip
+    summary.counts["gt_masks"] = masks
+    summary.counts["gt_boxes_without_mask"] = int(boxes_only)
+    _no_predictions(summary)
+    return summary
+
+
+def _no_predictions(summary: EvalSummary) -> None:
+    if summary.counts["predictions"] == 0:
+        summary.warnings.append("the predictions file holds no prediction: every AP is 0")
+
+
+def summarize(con: duckdb.DuckDBPyConnection, summary: EvalSummary, work: Path, images: int) -> None:
+    """From ``eval_judged`` and ``eval_instances``: PR curves (``work/pr_curves.parquet``), AP, per class, counts."""
     entries = "select label_mid, score, tp_weight as tp from eval_judged where outcome in ('tp', 'fp')"
     average_precision.stage_curves(con, entries, "select * from eval_instances", work / "pr_curves.parquet", "eval")
     con.execute(
@@ -195,14 +251,6 @@ def score_detection(
     summary.counts.update({k: int(outcomes.get(k, 0)) for k in ("tp", "fp", "ignored")})
     summary.counts["gt_instances"] = int(con.execute("select coalesce(sum(gt_instances), 0) from eval_instances")
                                          .fetchall()[0][0])  # fmt: skip
-    summary.counts["duplicate_predictions"] = int(con.execute(
-        "select count(*) - count(distinct (image_id, label_mid, score, x_min, x_max, y_min, y_max)) from eval_pred"
-        " where label_mid = original_label_mid"
-    ).fetchall()[0][0])  # fmt: skip
-    summary.counts["out_of_range_boxes"] = int(con.execute(
-        "select count(*) from eval_pred where label_mid = original_label_mid and not ("
-        "x_min between 0 and 1 and x_max between 0 and 1 and y_min between 0 and 1 and y_max between 0 and 1)"
-    ).fetchall()[0][0])  # fmt: skip
     summary.ignored = dict(con.execute(
         "select reason, count(*) from eval_judged where outcome = 'ignored' group by 1 order by 2 desc, 1"
     ).fetchall())  # fmt: skip
@@ -211,26 +259,10 @@ def score_detection(
     ).fetchall()]  # fmt: skip
     if unknown:
         summary.warnings.append(f"predictions of classes the lake does not evaluate (ignored): {', '.join(unknown)}")
-    if summary.counts["out_of_range_boxes"]:
-        summary.warnings.append(
-            f"{summary.counts['out_of_range_boxes']:,} predicted boxes reach outside [0, 1]; "
-            "they are evaluated as given, as the reference does"
-        )
-    if summary.counts["duplicate_predictions"]:
-        summary.warnings.append(
-            f"{summary.counts['duplicate_predictions']:,} predictions repeat another one exactly; each is evaluated "
-            "(at most one can be a TP), as the reference does"
-        )
-    if summary.counts["predictions"] == 0:
-        summary.warnings.append("the predictions file holds no prediction: every AP is 0")
-    return summary
 
 
-def _write_detection(con: duckdb.DuckDBPyConnection, work: Path) -> None:
+def _write_outputs(con: duckdb.DuckDBPyConnection, work: Path, matches: str, name: str) -> None:
     schemas = output_schemas("evaluation")
-    queries = {
-        "per_class": "select * from eval_per_class order by label_mid",
-        "matches": detection.MATCHES,
-    }
+    queries = {"per_class": "select * from eval_per_class order by label_mid", name: matches}
     for name, query in queries.items():
         write_batches(work / f"{name}.parquet", schemas[name], con.sql(query).to_arrow_reader(ROWS_PER_BATCH))

@@ -3,13 +3,26 @@
 A faithful, deliberately slow transcription of tensorflow/models
 ``research/object_detection``: ``utils/np_box_ops.py``, ``utils/np_box_list_ops.py``
 (``non_max_suppression`` with ``iou_threshold=1.0``), ``utils/per_image_evaluation.py``
-(boxes only, no masks), ``utils/object_detection_evaluation.py``
+(boxes, and masks: see "Instance segmentation" below), ``utils/np_mask_ops.py``,
+``utils/object_detection_evaluation.py``
 (``ObjectDetectionEvaluation``, ``OpenImagesDetectionEvaluator`` = "V2",
 ``OpenImagesChallengeEvaluator``), ``utils/metrics.py``, ``utils/per_image_vrd_evaluation.py``,
 ``utils/vrd_evaluation.py`` and the CSV readers ``metrics/oid_challenge_evaluation_utils.py``
 and ``metrics/oid_vrd_challenge_evaluation_utils.py``. It is the oracle for exactness tests of
 ``pipeline/evaluate`` and shares no code with it. Class labels are strings (MIDs); boxes are
 numpy ``[N, 4]`` arrays in the reference order ``[y_min, x_min, y_max, x_max]``.
+
+Instance segmentation (``evaluate_segmentation``, ``tp_fp_single_class_masks``): the mask mode of
+``PerImageEvaluation._compute_tp_fp_for_single_class`` and the ``evaluate_masks`` path of the
+evaluator. A ground-truth mask that is all zeros (or absent) is a box without a mask: it is marked
+difficult for counting (no instance) and matched in box mode after the masks (IoU: the first
+prediction over the threshold is ignored and takes the box, a later one stays a FP; group-of IoA:
+ignored, any number). Mask IoU/IoA are ``np_mask_ops``' float32 ``i / max(u, 1e-7)`` and
+``i / (area + 1e-7)``. Detection boxes come from the masks (``_to_normalized_box``); an empty mask
+gives ``[0, 0, 0, 0]`` and is removed. The one addition to the reference: a detection mask whose size
+differs from a ground-truth mask's is resampled to the ground truth's grid by nearest neighbour on
+pixel centres (``resample_nearest``), pair by pair (the reference needs every mask of an image at one
+size). Group-of weight: 1.0, as ``metrics/oid_challenge_evaluation.py`` builds the evaluator.
 
 Reference quirks reproduced here (see also /tmp/tools/eval_facts.md):
 
@@ -812,3 +825,289 @@ def detections_from_kaggle(prediction_string: str) -> Detections:
         scores=np.array([float(g[1]) for g in groups], dtype=float),
         labels=[g[0] for g in groups],
     )
+
+
+# ----------------------------------------------------------------------------- instance segmentation
+
+MASK_EPSILON = 1e-7
+
+
+def mask_area(masks: np.ndarray) -> np.ndarray:
+    """np_mask_ops.area: float32 pixel sums of ``[N, H, W]`` uint8 masks."""
+    if masks.dtype != np.uint8:
+        raise ValueError("Masks type should be np.uint8")
+    return np.sum(masks, axis=(1, 2), dtype=np.float32)
+
+
+def mask_intersection(masks1: np.ndarray, masks2: np.ndarray) -> np.ndarray:
+    """np_mask_ops.intersection: ``[N, M]`` float32, one pair at a time."""
+    n, m = masks1.shape[0], masks2.shape[0]
+    answer = np.zeros([n, m], dtype=np.float32)
+    for i in np.arange(n):
+        for j in np.arange(m):
+            answer[i, j] = np.sum(np.minimum(masks1[i], masks2[j]), dtype=np.float32)
+    return answer
+
+
+def mask_iou(masks1: np.ndarray, masks2: np.ndarray) -> np.ndarray:
+    """np_mask_ops.iou: ``intersect / np.maximum(union, EPSILON)``."""
+    intersect = mask_intersection(masks1, masks2)
+    union = np.expand_dims(mask_area(masks1), axis=1) + np.expand_dims(mask_area(masks2), axis=0) - intersect
+    return intersect / np.maximum(union, MASK_EPSILON)
+
+
+def mask_ioa(masks1: np.ndarray, masks2: np.ndarray) -> np.ndarray:
+    """np_mask_ops.ioa: ``intersect / (area(masks2) + EPSILON)``."""
+    intersect = mask_intersection(masks1, masks2)
+    areas = np.expand_dims(mask_area(masks2), axis=0)
+    return intersect / (areas + MASK_EPSILON)
+
+
+def resample_nearest(mask: np.ndarray, height: int, width: int) -> np.ndarray:
+    """``mask`` on a ``height x width`` grid: each cell takes the source pixel its centre falls in."""
+    rows = ((2 * np.arange(height) + 1) * mask.shape[0]) // (2 * height)
+    cols = ((2 * np.arange(width) + 1) * mask.shape[1]) // (2 * width)
+    return mask[rows][:, cols]
+
+
+def to_normalized_box(mask: np.ndarray) -> np.ndarray:
+    """oid_challenge_evaluation_utils._to_normalized_box: ``[y_min, x_min, y_max, x_max]`` / mask size."""
+    coord1, coord2 = np.nonzero(mask)
+    if coord1.size > 0:
+        ymin = float(min(coord1)) / mask.shape[0]
+        ymax = float(max(coord1) + 1) / mask.shape[0]
+        xmin = float(min(coord2)) / mask.shape[1]
+        xmax = float(max(coord2) + 1) / mask.shape[1]
+        return np.array([ymin, xmin, ymax, xmax])
+    return np.array([0.0, 0.0, 0.0, 0.0])
+
+
+def _pairwise(detected: Sequence[np.ndarray], groundtruth: Sequence[np.ndarray], kind: str) -> np.ndarray:
+    """Mask IoU (``kind='iou'``) or IoA over the detection (``'ioa'``), ``[N, M]``, each pair on the gt's grid."""
+    out = np.zeros((len(detected), len(groundtruth)), dtype=np.float32)
+    for j, gt in enumerate(groundtruth):
+        if not len(detected):
+            break
+        dets = np.stack([resample_nearest(d, *gt.shape) if d.shape != gt.shape else d for d in detected])
+        dets = dets.astype(np.uint8)
+        gts = gt[None].astype(np.uint8)
+        out[:, j] = mask_iou(dets, gts)[:, 0] if kind == "iou" else np.transpose(mask_ioa(gts, dets))[:, 0]
+    return out
+
+
+def tp_fp_single_class_masks(
+    detected_boxes: np.ndarray,
+    detected_scores: np.ndarray,
+    detected_masks: Sequence[np.ndarray],
+    groundtruth_boxes: np.ndarray,
+    groundtruth_is_group_of: np.ndarray,
+    groundtruth_masks: Sequence[np.ndarray | None],
+    *,
+    matching_iou_threshold: float = 0.5,
+    group_of_weight: float = 0.0,
+    max_detections: int = 10000,
+) -> tuple[np.ndarray, np.ndarray]:
+    """PerImageEvaluation._compute_tp_fp_for_single_class in mask mode (no difficult boxes)."""
+    if detected_boxes.size == 0:
+        return np.array([], dtype=float), np.array([], dtype=bool)
+    detected_boxes = np.asarray(detected_boxes, dtype=float).reshape(-1, 4)
+    groundtruth_boxes = np.asarray(groundtruth_boxes, dtype=float).reshape(-1, 4)
+    groundtruth_is_group_of = np.asarray(groundtruth_is_group_of, dtype=bool)
+    # the masked-list NMS: scores > -10, argsort[::-1], at most max_detections
+    keep = np.reshape(np.where(np.greater(detected_scores, -10.0)), [-1])
+    order = keep[np.argsort(detected_scores[keep])[::-1]][:max_detections]
+    boxes, scores = detected_boxes[order], np.asarray(detected_scores, dtype=float)[order]
+    masks = [detected_masks[i] for i in order]
+    present = np.array([g is not None and np.sum(g) > 0 for g in groundtruth_masks], dtype=bool)
+    masked = [g for g, p in zip(groundtruth_masks, present, strict=True) if p]
+    group_masked = groundtruth_is_group_of[present]
+    iou_mask = _pairwise(masks, [g for g, q in zip(masked, group_masked, strict=True) if not q], "iou")
+    ioa_mask = _pairwise(masks, [g for g, q in zip(masked, group_masked, strict=True) if q], "ioa")
+    iou_box, ioa_box = np.ndarray([0, 0]), np.ndarray([0, 0])
+    if np.sum(present) < len(present):
+        plain = groundtruth_boxes[~present]
+        group_of = groundtruth_is_group_of[~present]
+        check_boxes(boxes)
+        iou_box = iou(boxes, plain[~group_of])
+        ioa_box = np.transpose(ioa(plain[group_of], boxes))
+    num_detected = boxes.shape[0]
+    if groundtruth_boxes.size == 0:
+        return scores, np.zeros(num_detected, dtype=bool)
+
+    tp_fp_labels = np.zeros(num_detected, dtype=bool)
+    is_matched_to_box = np.zeros(num_detected, dtype=bool)
+    is_matched_to_group_of = np.zeros(num_detected, dtype=bool)
+
+    def compute_match_iou(overlap: np.ndarray, is_box: bool) -> None:
+        best = np.argmax(overlap, axis=1)
+        is_gt_detected = np.zeros(overlap.shape[1], dtype=bool)
+        for i in range(num_detected):
+            gt_id = best[i]
+            evaluatable = not tp_fp_labels[i] and overlap[i, gt_id] >= matching_iou_threshold
+            if evaluatable and not is_matched_to_group_of[i] and not is_gt_detected[gt_id]:
+                tp_fp_labels[i] = True
+                is_gt_detected[gt_id] = True
+                is_matched_to_box[i] = is_box
+
+    def compute_match_ioa(overlap: np.ndarray, is_box: bool) -> tuple[np.ndarray, np.ndarray]:
+        scores_group_of = np.zeros(overlap.shape[1], dtype=float)
+        labels_group_of = group_of_weight * np.ones(overlap.shape[1], dtype=float)
+        best = np.argmax(overlap, axis=1)
+        for i in range(num_detected):
+            gt_id = best[i]
+            if not tp_fp_labels[i] and overlap[i, gt_id] >= matching_iou_threshold and not is_matched_to_group_of[i]:
+                is_matched_to_group_of[i] = True
+                is_matched_to_box[i] = is_box
+                scores_group_of[gt_id] = max(scores_group_of[gt_id], scores[i])
+        selector = np.where((scores_group_of > 0) & (labels_group_of > 0))
+        return scores_group_of[selector], labels_group_of[selector]
+
+    if iou_mask.shape[1] > 0:
+        compute_match_iou(iou_mask, is_box=False)
+    scores_group, labels_group = np.ndarray([0], dtype=float), np.ndarray([0], dtype=float)
+    if ioa_mask.shape[1] > 0:
+        scores_group, labels_group = compute_match_ioa(ioa_mask, is_box=False)
+    if iou_box.shape[1] > 0:
+        compute_match_iou(iou_box, is_box=True)
+    if ioa_box.shape[1] > 0:
+        compute_match_ioa(ioa_box, is_box=True)  # crowds without masks: ignore regions, their entries dropped
+    valid = ~is_matched_to_group_of & ~is_matched_to_box
+    return (
+        np.concatenate((scores[valid], scores_group)),
+        np.concatenate((tp_fp_labels[valid].astype(float), labels_group)),
+    )
+
+
+@dataclass
+class SegGroundTruth:
+    """Ground truth of one image: boxes ``[M, 4]``, and a mask per box (None or all zeros: no mask)."""
+
+    boxes: np.ndarray
+    labels: Sequence[str]
+    masks: Sequence[np.ndarray | None]
+    is_group_of: np.ndarray | None = None
+    verified_labels: Sequence[str] = ()
+
+
+@dataclass
+class SegDetections:
+    """Detections of one image: masks (each at its own size); boxes from the masks unless given."""
+
+    masks: Sequence[np.ndarray]
+    scores: np.ndarray
+    labels: Sequence[str]
+    boxes: np.ndarray | None = None
+
+
+def evaluate_segmentation(
+    groundtruth: Mapping[str, SegGroundTruth],
+    detections: Mapping[str, SegDetections],
+    classes: Sequence[str],
+    *,
+    group_of_weight: float = 1.0,
+    matching_iou_threshold: float = 0.5,
+    max_detections: int = 10000,
+) -> DetectionMetrics:
+    """OpenImagesChallengeEvaluator(evaluate_masks=True): label filter, mask-presence counting, mask mode."""
+    num_gt = {c: 0.0 for c in classes}
+    num_imgs = {c: 0 for c in classes}
+    evaluatable: dict[str, set[str]] = {}
+    for image_id, gt in groundtruth.items():
+        labels = np.asarray(list(gt.labels), dtype=object)
+        n = len(labels)
+        group_of = np.asarray(gt.is_group_of, dtype=bool) if gt.is_group_of is not None else np.zeros(n, bool)
+        no_mask = np.array([m is None or np.sum(m) == 0 for m in gt.masks], dtype=bool).reshape(-1)
+        evaluatable[image_id] = set(gt.verified_labels) | set(labels.tolist())
+        for c in classes:
+            num_gt[c] += float(np.sum(labels[~no_mask & ~group_of] == c))
+            num_gt[c] += group_of_weight * float(np.sum(labels[group_of & ~no_mask] == c))
+            if np.any(labels == c):
+                num_imgs[c] += 1
+    scores_per_class: dict[str, list[np.ndarray]] = {c: [] for c in classes}
+    labels_per_class: dict[str, list[np.ndarray]] = {c: [] for c in classes}
+    for image_id, det in detections.items():
+        det_labels = np.asarray(list(det.labels), dtype=object)
+        det_scores = np.asarray(det.scores, dtype=float)
+        det_masks = list(det.masks)
+        det_boxes = (
+            np.asarray(det.boxes, dtype=float).reshape(-1, 4)
+            if det.boxes is not None
+            else np.array([to_normalized_box(m) for m in det_masks], dtype=float).reshape(-1, 4)
+        )
+        allowed = np.array([lab in evaluatable.get(image_id, set()) for lab in det_labels], dtype=bool).reshape(-1)
+        valid = allowed & (det_boxes[:, 0] < det_boxes[:, 2]) & (det_boxes[:, 1] < det_boxes[:, 3])
+        gt = groundtruth.get(image_id)
+        gt_labels = np.asarray(list(gt.labels), dtype=object) if gt else np.array([], dtype=object)
+        gt_boxes = np.asarray(gt.boxes, dtype=float).reshape(-1, 4) if gt else np.empty((0, 4))
+        gt_group = (
+            np.asarray(gt.is_group_of, dtype=bool)
+            if gt and gt.is_group_of is not None
+            else np.zeros(len(gt_labels), dtype=bool)
+        )
+        gt_masks = list(gt.masks) if gt else []
+        for c in classes:
+            d = valid & (det_labels == c)
+            g = gt_labels == c
+            s, t = tp_fp_single_class_masks(
+                det_boxes[d],
+                det_scores[d],
+                [m for m, k in zip(det_masks, d, strict=True) if k],
+                gt_boxes[g],
+                gt_group[g],
+                [m for m, k in zip(gt_masks, g, strict=True) if k],
+                matching_iou_threshold=matching_iou_threshold,
+                group_of_weight=group_of_weight,
+                max_detections=max_detections,
+            )
+            if s.shape[0] > 0:
+                scores_per_class[c].append(s)
+                labels_per_class[c].append(t)
+    ap: dict[str, float] = {}
+    precisions: dict[str, Any] = {}
+    recalls: dict[str, Any] = {}
+    for c in classes:
+        ap[c], precisions[c], recalls[c] = float("nan"), float("nan"), float("nan")
+        if num_gt[c] == 0:
+            continue
+        scores = np.concatenate(scores_per_class[c]) if scores_per_class[c] else np.array([], dtype=float)
+        tp_fp = np.concatenate(labels_per_class[c]) if labels_per_class[c] else np.array([], dtype=float)
+        precision, recall = compute_precision_recall(scores, tp_fp, num_gt[c])
+        precisions[c], recalls[c] = precision, recall
+        ap[c] = compute_average_precision(precision, recall)
+    values = np.array([ap[c] for c in classes], dtype=float)
+    mean_ap = float(np.nanmean(values)) if np.any(~np.isnan(values)) else float("nan")
+    return DetectionMetrics(ap, mean_ap, precisions, recalls, num_gt, num_imgs, scores_per_class, labels_per_class)
+
+
+def decode_official_masks(segments: Sequence[Any], widths: Sequence[Any], heights: Sequence[Any]) -> list[np.ndarray]:
+    """_decode_raw_data_into_masks_and_boxes (masks part): base64 -> zlib -> pycocotools decode, zeros for null.
+
+    The reference sizes the null entries by the first valid row; here each null is ``1 x 1`` when none is valid.
+    """
+    import base64
+    import zlib
+
+    from pycocotools import mask as coco_mask
+
+    first = next((i for i, s in enumerate(segments) if not _isnull(s)), None)
+    size = [int(heights[first]), int(widths[first])] if first is not None else [1, 1]
+    out = []
+    for segment, width, height in zip(segments, widths, heights, strict=True):
+        if _isnull(segment):
+            out.append(np.zeros(size, dtype=np.uint8))
+        else:
+            counts = zlib.decompress(base64.b64decode(segment))
+            out.append(coco_mask.decode({"size": [int(height), int(width)], "counts": counts}))
+    return out
+
+
+def encode_official_mask(mask: np.ndarray) -> str:
+    """oid_challenge_evaluation_utils_test.encode_mask: COCO RLE, zlib level 9, base64 (as text)."""
+    import base64
+    import zlib
+
+    from pycocotools import mask as coco_mask
+
+    fortran = np.asfortranarray(mask.astype(np.uint8).reshape(mask.shape[0], mask.shape[1], 1))
+    counts = coco_mask.encode(fortran)[0]["counts"]
+    return base64.b64encode(zlib.compress(counts, zlib.Z_BEST_COMPRESSION)).decode("ascii")
