@@ -772,3 +772,6 @@ def test_register_keeps_a_segmentation_run(mask_lake: tuple[Path, dict[str, Any]
             ("seg1", "segmentation", "challenge")
         ]
         assert opened.sql("select count(ap) from evaluation_per_class where run = 'seg1'").item() == 2
+        mask_matches = pl.read_parquet(where / "mask_matches.parquet").height
+        assert mask_matches > 0
+        assert opened.sql("select count(*) from evaluation_mask_matches where run = 'seg1'").item() == mask_matches

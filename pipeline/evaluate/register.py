@@ -18,8 +18,7 @@ from pipeline.lake.store import open_store
 from pipeline.query.evaluations import EVALUATIONS, VIEWS
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
-# mask_matches (segmentation) is kept with the run; no view reads it yet
-KEPT = ("summary.json", *(f"{output}.parquet" for output in VIEWS.values()), "mask_matches.parquet")
+KEPT = ("summary.json", *(f"{output}.parquet" for output in VIEWS.values()))
 
 
 def check_run_name(lake: Path | str, name: str) -> Path:

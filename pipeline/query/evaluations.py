@@ -1,6 +1,7 @@
 """Registered evaluation runs as views (``evaluation_runs``, ``evaluation_per_class``, ...): models compared in SQL.
 
-The views are ``evaluation_runs``, ``evaluation_per_class``, ``evaluation_pr_curves`` and ``evaluation_matches``.
+The views are ``evaluation_runs``, ``evaluation_per_class``, ``evaluation_pr_curves``, ``evaluation_matches``
+and ``evaluation_mask_matches`` (segmentation runs).
 
 ``oilake evaluate --register NAME`` keeps a run's outputs in ``LAKE/evaluations/NAME/``; every session
 on the lake sees each run there (the views are made when the lake is opened, one row source per run,
@@ -22,6 +23,7 @@ VIEWS = {
     "evaluation_per_class": "per_class",
     "evaluation_pr_curves": "pr_curves",
     "evaluation_matches": "matches",
+    "evaluation_mask_matches": "mask_matches",  # segmentation runs only
 }
 RUN_COLUMNS = (
     ("run", "varchar"), ("task", "varchar"), ("metric", "varchar"), ("official", "boolean"), ("split", "varchar"),
