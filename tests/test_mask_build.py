@@ -172,6 +172,7 @@ def test_an_unchanged_archive_is_reused_and_a_changed_one_read_again(tmp_path: P
 def test_only_mask_pixels_and_only_masks(tmp_path: Path) -> None:
     assert select_families(["mask_pixels"]) == {"mask_pixels"}
     assert select_families(["masks"]) == {"masks", "mask_pixels"}
+    assert select_families(["hierarchy"]) == {"hierarchy"}
     manifest = build(_copy(GENUINE, tmp_path), tmp_path / "lake", only=["mask_pixels"])
     assert [s["file"] for s in manifest["sources"]] == [ARCHIVE]
     assert manifest["tables"]["mask_pixels"]["rows"] == 5 and manifest["tables"]["masks"]["rows"] == 0

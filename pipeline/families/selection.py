@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from pipeline.core.errors import OilakeError
 from pipeline.core.official import SPLITS, official_files
+from pipeline.core.schema import all_schemas
 from pipeline.families import family_specs
 
 HIERARCHY = "hierarchy"  # the one family parsed whole, not row by row
@@ -19,9 +20,13 @@ class SelectionError(OilakeError):
 
 
 def family_table(family: str) -> str:
-    """The lake table a family feeds."""
+    """The lake table a family feeds (a family read by no row reader, as the mask archives, by its schema)."""
     specs = family_specs()
-    return specs[family].table if family in specs else HIERARCHY
+    if family in specs:
+        return specs[family].table
+    if family == HIERARCHY:  # it feeds several tables (hierarchy, class_ancestors, ...): named after the first
+        return HIERARCHY
+    return next((s.table for s in all_schemas().values() if family in s.families), HIERARCHY)
 
 
 def select_families(only: Sequence[str] | None) -> set[str]:
