@@ -18,7 +18,7 @@ PREDICTIONS ?=
 SPLIT  ?= validation
 OUTPUT ?= evaluation
 
-.PHONY: build-lake fetch test test-quick interop lint docs sql report bench synth evaluate bench-evaluate clean
+.PHONY: build-lake fetch test test-quick interop lint docs sql report bench synth evaluate bench-evaluate bench-masks clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,9 @@ bench: $(BENCH_STAMP) ## Benchmark at SCALE (default 0.01): BENCHMARKS.md and be
 
 bench-evaluate: $(BENCH_STAMP) ## Evaluation benchmark: oilake evaluate vs the per-image reference (EVAL_SCALE, default 1)
 	$(BIN)/python -m benchmarks.evaluation --scale $(or $(EVAL_SCALE),1) $(ARGS)
+
+bench-masks: $(BENCH_STAMP) ## Mask benchmark: PNG decode + RLE encode, oilake vs Pillow + pycocotools (MASK_SCALE, default 0.015)
+	$(BIN)/python -m benchmarks.masks --scale $(or $(MASK_SCALE),0.015) $(ARGS)
 
 test: $(STAMP) ## Run the test suite
 	$(BIN)/python -m pytest

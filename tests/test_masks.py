@@ -602,3 +602,25 @@ def test_parallel_encoding_keeps_member_order(workers: int, pool: str) -> None:
     counts = [c for b in batches for c in b.columns["rle_counts"]]
     assert counts == [rle.to_string(rle.encode(m)) for m in masks]
     assert [r.mask_path for b in batches for r in b.rejects] == ["not-a-mask.txt"]
+
+
+def test_png_encoder_round_trips_and_writes_the_genuine_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in GENUINE:  # zlib level 1, Z_RLE, filter 0: the release's own encoding, byte for byte
+        assert png.encode(png.decode_mask(genuine_bytes(name))) == genuine_bytes(name), name
+    rng = np.random.default_rng(11)
+    for height, width in [(1, 1), (3, 7), (5, 8), (9, 9), (40, 1600), (533, 800)]:
+        mask = random_mask(rng, height, width)
+        data = png.encode(mask)
+        scanlines = png.decode(data)
+        assert (scanlines.width, scanlines.height, scanlines.bit_depth) == (width, height, 1)
+        assert np.array_equal(scanlines.mask(), mask != 0)
+        assert png.encode(mask.astype(bool)) == data == png.encode_packed(np.packbits(mask != 0, axis=1), width)
+    assert len(png.encode(np.zeros((1200, 1600), bool))) == 312  # an empty 1600 x 1200 mask
+    with_zlib = [png.encode(png.decode_mask(genuine_bytes(n))) for n in GENUINE]
+    monkeypatch.setattr(png, "DEFLATE", zlib)  # zlib-ng and zlib deflate the same bytes
+    assert [png.encode(png.decode_mask(genuine_bytes(n))) for n in GENUINE] == with_zlib
+    for bad in (np.zeros((0, 4), bool), np.zeros(4, bool), np.zeros((2, 2, 2), bool)):
+        with pytest.raises(ValueError, match="2-D"):
+            png.encode(bad)
+    with pytest.raises(ValueError, match="cannot hold"):
+        png.encode_packed(np.zeros((2, 3), np.uint8), 8)

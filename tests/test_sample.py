@@ -27,6 +27,7 @@ EXPECTED_ROWS = {
     "image_labels": 2482,
     "images": 240,
     "masks": 50,
+    "mask_pixels": 50,  # one PNG a segmentation row, in the sample's 48 mask archives
     "narratives": 49,
     "rejects": 0,
     "relationship_names": 10,
@@ -37,6 +38,7 @@ EXPECTED_ROWS = {
     "box_geometry": 242,
     "class_stats": 714,
     "image_summary": 240,
+    "mask_stats": 24,
     "relationship_stats": 48,
 }
 

@@ -7,9 +7,13 @@ import csv
 import io
 import json
 import re
+import statistics
+import zipfile
 from pathlib import Path
 
+import numpy as np
 import polars as pl
+import pyarrow as pa
 import pytest
 from click.testing import CliRunner
 
@@ -17,8 +21,11 @@ from pipeline.cli import cli
 from pipeline.core.official import official_files
 from pipeline.core.schema import all_schemas
 from pipeline.families.selection import SelectionError
+from pipeline.masks import png
+from pipeline.masks.zip_members import LocalRanges, ZipArchive
 from pipeline.resources import sample_dir
-from pipeline.synth import SynthError, SynthReport, predictions, synthesize, truth
+from pipeline.synth import SynthError, SynthReport, mask_archives, predictions, synthesize, truth
+from pipeline.synth.mask_shapes import GRIDS
 from pipeline.synth.predictions import (
     DETECTION_COLUMNS,
     RELATIONSHIP_COLUMNS,
@@ -69,6 +76,7 @@ TABLE_ROWS = {
     "images": 9011 + 42 + 125,
     "boxes": 14610 + 304 + 937,
     "masks": 2687 + 25 + 74,
+    "mask_pixels": 2687 + 25 + 74,  # one PNG a segmentation row
     "relationships": 3174 + 27 + 83,
     "image_labels": 57524 + 595 + 1800 + 164820 + 681 + 2061,
     "narratives": 507 + 42 + 126,
@@ -107,20 +115,36 @@ def image_ids(report: SynthReport, name: str) -> list[str]:
 
 
 def per_split_files(report: SynthReport) -> list[str]:
-    return [f.name for f in report.files if f.split is not None]
+    """The per-split text files (not the mask archives)."""
+    return [f.name for f in report.files if f.split is not None and f.family != "mask_pixels"]
+
+
+def archives(report: SynthReport, split: str | None = None) -> list[str]:
+    return [f.name for f in report.files if f.family == "mask_pixels" and split in (None, f.split)]
+
+
+# The members of the 16 archives of each split at scale 0.001, seed 0 (archives 0 to f).
+ARCHIVE_MEMBERS = {
+    "train": [181, 125, 133, 147, 203, 124, 207, 207, 184, 174, 183, 199, 173, 157, 145, 145],
+    "validation": [0, 0, 0, 0, 0, 0, 5, 0, 2, 4, 2, 3, 3, 0, 6, 0],
+    "test": [1, 4, 6, 4, 4, 9, 1, 3, 0, 4, 2, 11, 10, 4, 3, 8],
+}
 
 
 # ---------------------------------------------------------------------------- row counts
 
 
 def test_rows_per_file_are_official_rows_times_scale(synth: SynthReport) -> None:
-    written = {f.name: f.rows for f in synth.files if f.split is not None}
+    written = {f.name: f.rows for f in synth.files if f.split is not None and f.family != "mask_pixels"}
     assert written == ROWS_AT_SCALE
     for official in official_files():
         if official.split is not None and official.rows is not None:  # the counts the file list gives
             assert written[official.name] == int(official.rows * SCALE + 0.5), official.name
     for file in synth.files:  # the reported rows are the rows in the file
-        if file.name.endswith(".csv") and file.split is not None:
+        if file.family == "mask_pixels":
+            with zipfile.ZipFile(synth.dest / file.name) as archive:
+                assert len(archive.infolist()) == file.rows, file.name
+        elif file.name.endswith(".csv") and file.split is not None:
             assert len(read(synth, file.name)) == file.rows, file.name
         elif file.split is not None:
             assert len(lines(synth, file.name)) == file.rows, file.name
@@ -160,11 +184,14 @@ def test_same_seed_same_bytes_other_seed_other_bytes(tmp_path: Path) -> None:
     generated = per_split_files(report)
     assert len(generated) == 35
     assert all(first[n] != other[n] for n in generated)
+    masks = [f for f in report.files if f.family == "mask_pixels"]
+    assert len(masks) == 48 and sum(f.rows for f in masks) == 806 + 7 + 22
+    assert all(first[f.name] != other[f.name] for f in masks if f.rows)  # the empty ones are 22 equal bytes
 
 
 def test_a_family_is_the_same_whether_generated_alone_or_with_others(tmp_path: Path, synth: SynthReport) -> None:
     alone = synthesize(tmp_path / "alone", SCALE, only=["masks"], progress=False)
-    assert [f.family for f in alone.files] == ["masks"] * 3
+    assert [f.family for f in alone.files] == ["masks"] * 3 + ["mask_pixels"] * 48  # masks: the rows and the PNGs
     for file in alone.files:
         assert (alone.dest / file.name).read_bytes() == (synth.dest / file.name).read_bytes()
 
@@ -191,7 +218,7 @@ def test_image_ids_are_consistent_across_families(synth: SynthReport) -> None:
     boxable = {**images, "train": set(image_ids(synth, "train-images-boxable-with-rotation.csv"))}
     assert boxable["train"] < images["train"]
     for file in synth.files:
-        if file.split is None or file.family.startswith("images"):
+        if file.split is None or file.family.startswith("images") or file.family == "mask_pixels":
             continue
         ids = set(image_ids(synth, file.name))
         on_boxable = file.family in ("boxes", "masks", "relationships", "narratives", "human_parts_images")
@@ -297,6 +324,103 @@ def test_narratives_look_like_v6(synth: SynthReport) -> None:
             words.append(len(value["caption"].split()))
     assert 29_000 < sum(sizes) / len(sizes) < 35_000
     assert 30 < sum(words) / len(words) < 42
+
+
+# ---------------------------------------------------------------------------- mask archives
+
+SEGMENTATION = {s: f"{s}-annotations-object-segmentation.csv" for s in ("train", "validation", "test")}
+
+
+def test_mask_archives_hold_one_member_per_segmentation_row(synth: SynthReport) -> None:
+    for split, name in SEGMENTATION.items():
+        paths = read(synth, name).get_column("MaskPath")
+        assert archives(synth, split) == [mask_archives.archive_name(split, d) for d in "0123456789abcdef"]
+        assert [f.rows for f in synth.files if f.family == "mask_pixels" and f.split == split] == ARCHIVE_MEMBERS[split]
+        for digit, archive in zip("0123456789abcdef", archives(synth, split), strict=True):
+            with zipfile.ZipFile(synth.dest / archive) as opened:
+                infos = opened.infolist()
+            # at the root, named exactly the MaskPath of a row whose ImageID starts with the digit, sorted
+            assert [i.filename for i in infos] == sorted(p for p in paths if p[0] == digit), archive
+            assert {(i.compress_type, i.date_time, i.external_attr >> 16) for i in infos} <= {
+                (zipfile.ZIP_STORED, (2019, 5, 1, 0, 0, 0), 0o100644)
+            }
+        assert sum(ARCHIVE_MEMBERS[split]) == len(paths)
+
+
+def test_each_mask_is_a_1_bit_png_inside_its_box_on_its_images_grid(synth: SynthReport) -> None:
+    rows = {r["MaskPath"]: r for r in read(synth, SEGMENTATION["train"]).iter_rows(named=True)}
+    sizes = {(w, h) for w, h, _ in GRIDS} | {(h, w) for w, h, _ in GRIDS}
+    grids: dict[str, set[tuple[int, int]]] = {}
+    png_bytes, fill = [], []
+    for archive in archives(synth, "train"):
+        with ZipArchive(LocalRanges(str(synth.dest / archive))) as opened:  # the build's reader
+            for member in opened.members():
+                assert member.error is None
+                scanlines = png.decode(member.data)
+                mask = scanlines.mask()
+                height, width = mask.shape
+                assert scanlines.bit_depth == 1 and (width, height) in sizes
+                assert png.encode(mask) == member.data  # the encoder of pipeline.masks.png, byte for byte
+                row = rows.pop(member.name)
+                grids.setdefault(row["ImageID"], set()).add((width, height))
+                x0, x1 = (float(row[c]) * width for c in ("BoxXMin", "BoxXMax"))
+                y0, y1 = (float(row[c]) * height for c in ("BoxYMin", "BoxYMax"))
+                ys, xs = np.nonzero(mask)
+                assert len(xs) > 0, member.name
+                assert int(x0) <= xs.min() and xs.max() < max(int(x0) + 1, np.ceil(x1)), member.name
+                assert int(y0) <= ys.min() and ys.max() < max(int(y0) + 1, np.ceil(y1)), member.name
+                box_area = (max(int(x0) + 1, np.ceil(x1)) - int(x0)) * (max(int(y0) + 1, np.ceil(y1)) - int(y0))
+                fill.append(len(xs) / box_area)
+                png_bytes.append(len(member.data))
+    assert not rows  # every row has its mask
+    assert {len(g) for g in grids.values()} == {1}  # the masks of an image share its grid
+    assert len(png_bytes) == 2687 and statistics.median(png_bytes) == 1209  # the release: median ~1.2 KB
+    assert 0.55 < statistics.median(fill) < 0.85  # a shape filling most of its box, not the box itself
+
+
+def test_mask_archives_do_not_depend_on_chunks_or_batches(
+    synth: SynthReport, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    csv_path = synth.dest / SEGMENTATION["test"]
+    monkeypatch.setattr(mask_archives, "CHUNK_MASKS", 3)
+    small = [pa.Table.from_batches([b]) for t in mask_archives.read_rows(csv_path) for b in t.to_batches(5)]
+    written = list(mask_archives.write_archives(tmp_path, "test", small, seed=0))
+    assert [a.members for a in written] == ARCHIVE_MEMBERS["test"]
+    for archive in written:
+        assert archive.path.read_bytes() == (synth.dest / archive.path.name).read_bytes()
+    rows = pa.concat_tables(mask_archives.read_rows(csv_path))
+    backwards = rows.take(pa.array(range(len(rows) - 1, -1, -1)))
+    with pytest.raises(ValueError, match="test: the segmentation rows are not sorted by ImageID"):
+        list(mask_archives.write_archives(tmp_path / "unsorted", "test", [backwards], seed=0))
+
+
+def test_only_mask_pixels_writes_just_the_archives(tmp_path: Path, synth: SynthReport) -> None:
+    dest = tmp_path / "pixels"
+    report = synthesize(dest, SCALE, only=["mask_pixels"], splits=["validation", "test"], progress=False)
+    assert [f.family for f in report.files] == ["mask_pixels"] * 32
+    assert sorted(p.name for p in dest.iterdir()) == sorted(["_synth.json", *archives(report)])  # rows made aside
+    for file in report.files:  # the same archives as when the rows are written too
+        assert (dest / file.name).read_bytes() == (synth.dest / file.name).read_bytes(), file.name
+    assert report.rows_by_table() == {"mask_pixels": 25 + 74}
+    stamps = {p.name: p.stat().st_mtime_ns for p in dest.iterdir() if p.suffix == ".zip"}
+    again = synthesize(dest, SCALE, only=["mask_pixels"], splits=["validation", "test"], progress=False)
+    assert all(f.seconds == 0 for f in again.files)  # reused
+    assert [(f.name, f.rows, f.bytes) for f in again.files] == [(f.name, f.rows, f.bytes) for f in report.files]
+    assert {p.name: p.stat().st_mtime_ns for p in dest.iterdir() if p.suffix == ".zip"} == stamps
+
+
+@pytest.mark.slow
+def test_an_archive_of_more_than_65535_members_is_zip64_and_streams(tmp_path: Path) -> None:
+    data = png.encode(np.eye(5, 9, dtype=bool))
+    names = [f"{i:016x}_m0663v_{i:08x}.png" for i in range(65_536 + 7)]
+    path = tmp_path / "train-masks-0.zip"
+    assert mask_archives.write_zip(path, ((name, data) for name in names)) == len(names)
+    assert b"PK\x06\x06" in path.read_bytes()[-200:]  # the Zip64 end record
+    with ZipArchive(LocalRanges(str(path))) as archive:
+        assert len(archive) == len(names)
+        members = [(m.name, m.data, m.error) for m in archive.members()]
+    assert [m[0] for m in members] == names
+    assert all(m[1] == data and m[2] is None for m in members)
 
 
 # ---------------------------------------------------------------------------- reuse and errors
@@ -591,5 +715,6 @@ def test_scale_smoke_synth_then_build(synth: SynthReport, tmp_path: Path) -> Non
     summary = query(tmp_path / "lake", "select sum(boxes) as boxes, sum(narratives) as narratives from image_summary")
     assert summary.row(0) == (expected["boxes"], expected["narratives"])
     assert query(tmp_path / "lake", "select count(*) from rejects").item() == 0
+    assert query(tmp_path / "lake", "select count(*) from mask_orphans").item() == 0  # a mask for every row
     assert not manifest["skipped"]
     assert all(s["rows_rejected"] == 0 for s in manifest["sources"])  # type: ignore[union-attr]

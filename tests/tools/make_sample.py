@@ -10,7 +10,10 @@ formats (header line, column order, quoting, number formats):
   other: every ImageID of a split's boxes, masks, relationships, labels and
   narratives is in that split's image file(s), masks and relationships reuse
   boxes of the same split, the ``-boxable`` and boxable-image files are subsets
-  of their full counterparts, and so on.
+  of their full counterparts, and so on;
+* the 16 mask archives of each split hold one synthetic 1-bit PNG for each of
+  its segmentation rows, drawn inside the row's box by the same writer as
+  ``oilake synth`` (``pipeline/synth/mask_archives.py``).
 
 The output is deterministic: a fixed seed drives a numpy ``Generator`` and
 nothing depends on hash order, so two runs give byte-identical files.
@@ -27,11 +30,14 @@ import base64
 import csv
 import json
 import shutil
+import zipfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from pipeline.synth.mask_archives import DIGITS, archive_name, write_split_archives
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_DEST = REPO / "pipeline" / "sample"
@@ -1227,7 +1233,14 @@ GENUINE_HEADS = {
 }
 
 
-def write_readme(dest: Path, counts: dict[str, int]) -> None:
+def write_archives(dest: Path) -> dict[str, list[int]]:
+    """Each split's 16 mask archives, matching its segmentation rows; members per archive, by split."""
+    return {
+        name: [a.members for a in write_split_archives(dest, name, dest / MASKS_FILE[name], SEED)] for name in SPLITS
+    }
+
+
+def write_readme(dest: Path, counts: dict[str, int], archives: dict[str, list[int]]) -> None:
     """``README.md`` of the sample: files, origins and the CC BY 4.0 attribution."""
     lines = [
         "# Bundled Open Images V6 sample",
@@ -1257,7 +1270,14 @@ def write_readme(dest: Path, counts: dict[str, int]) -> None:
             origin = "generated"
         unit = " nodes" if file_name.endswith(".json") else ""
         lines.append(f"| `{file_name}` | {counts[file_name]}{unit} | {origin} |")
-    lines += ["", "Row counts exclude header lines.", ""]
+    for name in SPLITS:
+        members = ", ".join(f"{d}: {n}" for d, n in zip(DIGITS, archives[name], strict=True) if n)
+        lines.append(
+            f"| `{archive_name(name, '0')}` … `{archive_name(name, 'f')}` (16) | {sum(archives[name])} members | "
+            f"generated: a 1-bit PNG a row of `{MASKS_FILE[name]}`, inside its box; by first ImageID digit "
+            f"{members}, the other archives empty |"
+        )
+    lines += ["", "Row counts exclude header lines; an archive's rows are its members.", ""]
     (dest / "README.md").write_text("\n".join(lines), encoding="utf-8")
 
 
@@ -1268,6 +1288,12 @@ def write_readme(dest: Path, counts: dict[str, int]) -> None:
 
 def check(dest: Path, source: Path, splits: dict[str, Split]) -> None:
     """Assert the cross-file promises of the sample."""
+    for name in SPLITS:  # one mask member a segmentation row, in the archive of its ImageID's first digit
+        for digit in DIGITS:
+            with zipfile.ZipFile(dest / archive_name(name, digit)) as archive:
+                members = archive.namelist()
+            expected = sorted(m[0] for m in splits[name].masks if m[1][0] == digit)
+            assert members == expected, (name, digit)
 
     def lines(name: str) -> list[str]:
         return (dest / name).read_text(encoding="utf-8").split("\n")[:-1]
@@ -1326,13 +1352,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     build_labels(rng, ref, classes, splits)
     build_narratives(rng, ref, splits, guitar_image)
     counts = write_all(args.dest, args.source, ref, classes, splits)
-    write_readme(args.dest, counts)
+    archives = write_archives(args.dest)
+    write_readme(args.dest, counts, archives)
     check(args.dest, args.source, splits)
     total = sum(p.stat().st_size for p in args.dest.iterdir())
     assert total <= 4 * 1024 * 1024, f"sample too large: {total} bytes"
+    archive_bytes = sum(p.stat().st_size for p in args.dest.glob("*-masks-*.zip"))
+    assert archive_bytes < 200 * 1024, f"mask archives too large: {archive_bytes} bytes"
     for file_name in sorted(counts):
         print(f"{counts[file_name]:>7}  {file_name}")
-    print(f"{total:>7}  bytes in {args.dest}")
+    for name in SPLITS:
+        print(f"{sum(archives[name]):>7}  {archive_name(name, '*')} (16 archives)")
+    print(f"{total:>7}  bytes in {args.dest} ({archive_bytes} in mask archives)")
     return 0
 
 
