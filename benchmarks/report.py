@@ -360,6 +360,8 @@ def render(results: dict, path: Path, report_dir: Path) -> str:
         "",
         *_profile_lines(results),
         *_evaluation_lines(folder / EVALUATION, report_dir),
+        *_segmentation_lines(folder / SEGMENTATION, report_dir),
+        *_masks_lines(folder / MASKS, report_dir),
         "## All runs",
         "",
         *_table(RUNS_HEADER, [_run_summary(p, r) for p, r in runs]),
@@ -380,6 +382,40 @@ def _rel(path: Path, start: Path) -> str:
 
 
 EVALUATION = "evaluation-results.json"
+SEGMENTATION = "evaluation-segmentation-results.json"
+MASKS = "masks-results.json"
+
+
+def _masks_lines(path: Path, report_dir: Path) -> list[str]:
+    """The section of ``make bench-masks``'s results, when there are any."""
+    if not path.is_file():
+        return []
+    from benchmarks.masks import section
+
+    return section(json.loads(path.read_text(encoding="utf-8")), path, report_dir)
+
+
+def _segmentation_lines(path: Path, report_dir: Path) -> list[str]:
+    """The instance-segmentation evaluation's results (``benchmarks/evaluation.py --task segmentation``)."""
+    if not path.is_file():
+        return []
+    ev = json.loads(path.read_text(encoding="utf-8"))
+    ours, ref = ev["oilake"], ev["reference"]
+    goal = ev.get("targets", {}).get("seconds", 60)
+    met = "met" if ours["seconds"] <= goal else "**missed**"
+    return [
+        "## Evaluation: instance segmentation (`oilake evaluate --task segmentation`)",
+        "",
+        f"From [`{path.name}`]({_rel(path, report_dir)}) ({ev['date']}): the {ev['split']} split at scale "
+        f"{ev['scale']:g} ({ev['images']:,} images, {ev['gt_masks']:,} ground-truth masks, "
+        f"{ev['gt_boxes_without_mask']:,} boxes without a mask as ignore regions), {ev['predictions']:,} "
+        f"predicted masks ({_mb(ev['predictions_bytes'])} MB of CSV), mAP {ev['map']:.4f}. `oilake evaluate` "
+        f"(whole process) took **{ours['seconds']:,.1f} s** (goal ≤ {goal:g} s: {met}), peak RSS "
+        f"{_mb(ours['peak_rss_bytes'])} MB. The per-image reference port (`tests/tools/oi_reference.py`, mask "
+        f"mode) took {ref['seconds_per_image'] * 1000:,.0f} ms per image over {ref['images']:,} images, "
+        f"{ref['extrapolated_seconds']:,.0f} s extrapolated: oilake is {ev['ratio']:,.0f}× faster.",
+        "",
+    ]
 
 
 def _evaluation_lines(path: Path, report_dir: Path) -> list[str]:

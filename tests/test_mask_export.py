@@ -220,8 +220,8 @@ def test_the_json_is_written_as_it_streams(lake: Lake, monkeypatch: pytest.Monke
     assert whole.getvalue().count(b"\n") == 1 + (300 + 1) + 1 + (7 + 1) + 1 + (8 + 1) + 1  # one item a line
 
 
-def test_a_lake_without_mask_pixels_is_refused(sample_lake: tuple[Path, dict[str, object]], tmp_path: Path) -> None:
-    with open_lake(sample_lake[0]) as opened, pytest.raises(MaskSelectionError, match="holds no mask pixels") as caught:
+def test_a_lake_without_mask_pixels_is_refused(small_lake: tuple[Path, Path], tmp_path: Path) -> None:
+    with open_lake(small_lake[1]) as opened, pytest.raises(MaskSelectionError, match="holds no mask pixels") as caught:
         opened.export_masks(tmp_path / "none.json")
     assert "<split>-masks-<h>.zip" in caught.value.hint and not (tmp_path / "none.json").exists()
 
@@ -283,9 +283,9 @@ def test_cli_errors_are_named_with_a_hint(mask_lake: Path, args: list[str], erro
     assert hint in hint_line
 
 
-def test_cli_on_a_lake_without_masks(sample_lake: tuple[Path, dict[str, object]], tmp_path: Path) -> None:
+def test_cli_on_a_lake_without_masks(small_lake: tuple[Path, Path], tmp_path: Path) -> None:
     result = CliRunner().invoke(
-        cli, ["masks", "export", "--lake", str(sample_lake[0]), "--output", str(tmp_path / "o")]
+        cli, ["masks", "export", "--lake", str(small_lake[1]), "--output", str(tmp_path / "o")]
     )
     assert result.exit_code == 1
     assert result.stderr.splitlines()[0] == "error: the lake holds no mask pixels: nothing to export"

@@ -213,8 +213,8 @@ def test_missing_paths_are_named_with_the_image_masks_as_hint(lake: Lake) -> Non
     assert "<ImageID>_<MID without slashes>_<BoxID>.png" in bad.value.hint
 
 
-def test_a_lake_without_mask_pixels_says_so(sample_lake: tuple[Path, dict[str, object]]) -> None:
-    with open_lake(sample_lake[0]) as opened, pytest.raises(MaskNotFoundError) as caught:
+def test_a_lake_without_mask_pixels_says_so(small_lake: tuple[Path, Path]) -> None:
+    with open_lake(small_lake[1]) as opened, pytest.raises(MaskNotFoundError) as caught:
         opened.mask("0000000000000000_m01940j_cf632ed4.png")
     assert "holds no mask pixels" in caught.value.hint and "<split>-masks-<h>.zip" in caught.value.hint
 

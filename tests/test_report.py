@@ -197,7 +197,7 @@ def test_build_section_is_the_manifest(sample_lake: tuple[Path, dict[str, Any]])
     assert {t["table"]: t["rows"] for t in build_data["tables"]} == {
         k: v["rows"] for k, v in manifest["tables"].items()
     }
-    assert len(build_data["sources"]) == len(manifest["sources"]) == 36
+    assert len(build_data["sources"]) == len(manifest["sources"]) == 36 + 48  # the files, and the mask archives
     assert len(build_data["skipped"]) == 8 and build_data["rejects"] == []
     boxes = next(f for f in build_data["families"] if f["family"] == "boxes")
     assert (boxes["files"], boxes["rows_read"]) == (3, 1537)

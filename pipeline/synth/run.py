@@ -97,13 +97,14 @@ def groups(seed: int, scale: float) -> list[Group]:
 def synthesize(
     dest: Path, scale: float, seed: int = 0, only: Sequence[str] | None = None, progress: bool = True,
     splits: Sequence[str] | None = None, per_image: int = 100, prediction_form: str = "csv",
-    bad_fraction: float = 0.0,
+    bad_fraction: float = 0.0, exclude: Sequence[str] = (),
 ) -> SynthReport:  # fmt: skip
     """Write the families selected by ``only`` (family or table names; all when None) of ``splits`` (all
     when None) at ``scale`` × the V6 row counts into ``dest``, deterministically for ``seed``. Files an
     earlier run wrote with the same scale, seed and generator are reused; files of earlier runs that are
     not selected now are removed. ``"predictions"`` in ``only`` adds the ground truth predictions derive
-    from and, on it, ``per_image`` predictions an image (``predictions.write_all``), regenerated each run."""
+    from and, on it, ``per_image`` predictions an image (``predictions.write_all``), regenerated each run.
+    Families in ``exclude`` are left out (e.g. ``mask_pixels``: the rows without their archives)."""
     if not (math.isfinite(scale) and scale > 0):
         raise SynthError(f"--scale must be a positive number, not {scale}")
     if seed < 0:
@@ -112,7 +113,7 @@ def synthesize(
     if predict:
         predictions.check_options(per_image, prediction_form, bad_fraction)
         only = [*(n for n in only or () if n != PREDICTIONS), *PREDICTION_INPUTS]
-    families = select_families(only)
+    families = select_families(only) - set(exclude)
     chosen = select_splits(splits)
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
