@@ -284,8 +284,6 @@ def test_cli_errors_are_named_with_a_hint(mask_lake: Path, args: list[str], erro
 
 
 def test_cli_on_a_lake_without_masks(small_lake: tuple[Path, Path], tmp_path: Path) -> None:
-    result = CliRunner().invoke(
-        cli, ["masks", "export", "--lake", str(small_lake[1]), "--output", str(tmp_path / "o")]
-    )
+    result = CliRunner().invoke(cli, ["masks", "export", "--lake", str(small_lake[1]), "--output", str(tmp_path / "o")])
     assert result.exit_code == 1
     assert result.stderr.splitlines()[0] == "error: the lake holds no mask pixels: nothing to export"
