@@ -212,3 +212,42 @@ def test_the_manifest_round_trips_with_orphans(genuine_lake: tuple[Path, dict]) 
     lake, manifest = genuine_lake
     text = (lake / "_manifest.json").read_text()
     assert Manifest.from_text(text).to_json() == json.loads(text) == manifest
+
+
+def test_an_empty_archive_counts_as_built_and_a_misplaced_member_does_not(tmp_path: Path) -> None:
+    """Built archives come from the manifest (the view mask_archives), not from the rows they gave."""
+    source = _copy(GENUINE, tmp_path)
+    name = "000bd0b4fa27644c_m0pg52_5c80344b.png"
+    (source / ARCHIVE).write_bytes(_zip([]))  # archive 0 built, empty: all five rows lack their PNG
+    (source / "validation-masks-5.zip").write_bytes(_zip([(name, (MASKS / name).read_bytes())]))  # a 0… member in 5
+    lake = tmp_path / "lake"
+    manifest = build(source, lake)
+    assert manifest["mask_orphans"]["validation"]["rows_without_png"] == 4
+    assert manifest["mask_orphans"]["validation"]["pngs_without_row"] == 0
+    assert query(lake, "select split, digit, archive, members, rows_written, rows_rejected from mask_archives"
+                       " order by archive").rows() == [
+        ("validation", "0", ARCHIVE, 0, 0, 0),
+        ("validation", "5", "validation-masks-5.zip", 1, 1, 0),
+    ]  # fmt: skip
+    assert query(lake, "select count(*) from mask_orphans where kind = 'row without png'").item() == 4
+
+
+def test_a_gzipped_archive_is_refused_by_name(tmp_path: Path) -> None:
+    import gzip
+
+    from pipeline.core.errors import InputFormatError
+
+    source = _copy(GENUINE, tmp_path)
+    (source / f"{ARCHIVE}.gz").write_bytes(gzip.compress((source / ARCHIVE).read_bytes()))
+    (source / ARCHIVE).unlink()
+    with pytest.raises(InputFormatError, match=r"validation-masks-0\.zip\.gz: a mask archive is read as the zip"):
+        build(source, tmp_path / "lake")
+
+
+def test_batches_close_at_a_byte_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pipeline.masks import rows
+
+    monkeypatch.setattr(rows, "BATCH_BYTES", 1000)
+    members = [(f"m{i}", b"x" * 400) for i in range(7)]
+    assert [len(b) for b in rows._batched(iter(members), 256)] == [3, 3, 1]
+    assert [len(b) for b in rows._batched(iter(members), 2)] == [2, 2, 2, 1]

@@ -287,3 +287,20 @@ def test_cli_on_a_lake_without_masks(small_lake: tuple[Path, Path], tmp_path: Pa
     result = CliRunner().invoke(cli, ["masks", "export", "--lake", str(small_lake[1]), "--output", str(tmp_path / "o")])
     assert result.exit_code == 1
     assert result.stderr.splitlines()[0] == "error: the lake holds no mask pixels: nothing to export"
+
+
+def test_a_where_that_changes_between_runs_is_a_named_error(mask_lake: Path, tmp_path: Path) -> None:
+    """The images are listed, then their masks streamed: a random() condition selects other rows each time."""
+    output = tmp_path / "sample.json"
+    args = ["masks", "export", "--lake", str(mask_lake), "--where", "random() < 0.5", "--output", str(output)]
+    outcomes = set()
+    for _ in range(12):  # the two runs of the condition agree now and then; at least one run must not
+        output.unlink(missing_ok=True)
+        result = CliRunner().invoke(cli, args)
+        assert "Traceback" not in result.output
+        if result.exit_code:
+            assert result.stderr.startswith("error: the selection changed while it was exported"), result.stderr
+            assert "hint: --where must give the same rows each time it runs" in result.stderr
+            assert not output.exists()
+        outcomes.add(result.exit_code)
+    assert 1 in outcomes

@@ -25,7 +25,8 @@ def mask_orphans(root: Path, reports: list[FileReport]) -> dict[str, MaskOrphans
     temp = root / ".orphans-tmp"
     con = build_connection(temp)
     try:
-        define_view(con, "mask_orphans", ["mask_pixels", "masks", "rejects"], lambda schema: view_sql(schema, root))
+        tables = ["mask_pixels", "masks", "rejects"]
+        define_view(con, "mask_orphans", tables, lambda schema: view_sql(schema, root), reports)
         counts = con.execute("select split, kind, count(*) from mask_orphans group by split, kind").fetchall()
         examples = con.execute(
             "select split, mask_path from mask_orphans"

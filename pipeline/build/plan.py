@@ -93,6 +93,11 @@ def plan_build(source: Source, options: BuildOptions) -> Plan:
                 raise InputFormatError(f"{found.name}: cannot be read: {redact_text(str(exc))}") from exc
             planned.hierarchy = parse_hierarchy(found.name, data)
         elif official.family == MASK_ARCHIVES:
+            if found.compressed:
+                raise InputFormatError(
+                    f"{found.name}: a mask archive is read as the zip file itself, not gzip-compressed",
+                    hint=f"decompress it (`gunzip {found.name}`) so the source holds {official.name}",
+                )
             with open_source_archive(source, found) as archive:  # a truncated or non-zip archive fails here
                 planned.members = len(archive)
         plan.files.append(planned)

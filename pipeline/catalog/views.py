@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 
 import duckdb
 import pyarrow as pa
 
-from pipeline.core.contract import Manifest
+from pipeline.core.contract import FileReport, Manifest
 from pipeline.core.layout import MANIFEST, partition_fields, table_files, view_pattern
 from pipeline.core.schema import TableSchema, all_schemas, table_schema
 from pipeline.core.sql_text import sql_string
@@ -49,9 +51,14 @@ def _run_sql_file(con: duckdb.DuckDBPyConnection, path: Path, comment: bool = Tr
 
 
 def define_view(
-    con: duckdb.DuckDBPyConnection, name: str, tables: list[str], view_for: Callable[[TableSchema], str | None]
+    con: duckdb.DuckDBPyConnection,
+    name: str,
+    tables: list[str],
+    view_for: Callable[[TableSchema], str | None],
+    archives: Sequence[FileReport] = (),
 ) -> None:
     """Only the query-layer view ``name`` (its ``sql/`` file) over the base ``tables`` it reads, without comments."""
+    con.execute(mask_archives_sql(archives))
     for table in tables:
         schema = table_schema(table)
         sql = view_for(schema)
@@ -91,6 +98,38 @@ def view_sql(
     return f"create view {schema.table} as select * from read_parquet({source})"
 
 
+MASK_ARCHIVES = "mask_archives"
+MASK_ARCHIVES_COMMENT = (
+    "The mask archives the release was built from, one row each: split, digit (the ImageIDs' first hex "
+    "digit), archive, members, rows_written, rows_rejected (from the manifest)."
+)
+_ARCHIVE_NAME = re.compile(r"^(train|validation|test)-masks-([0-9a-f])\.zip$")
+
+
+def mask_archives_sql(reports: Sequence[FileReport]) -> str:
+    """``create view mask_archives``: the mask archives a release was built from (split, digit, counts).
+
+    Made from the manifest's file reports, so ``mask_orphans`` knows which archives were built even when
+    one held no member, and a misplaced member does not make another archive look built.
+    """
+    rows = []
+    for report in reports:
+        found = _ARCHIVE_NAME.match(report.file) if report.table == "mask_pixels" else None
+        if found is not None:
+            values = (found[1], found[2], report.file, report.rows_read, report.rows_written, report.rows_rejected)
+            rows.append("(" + ", ".join(sql_string(v) if isinstance(v, str) else str(int(v)) for v in values) + ")")
+    columns = "split, digit, archive, members, rows_written, rows_rejected"
+    if not rows:
+        typed = "cast(null as varchar), cast(null as varchar), cast(null as varchar), 0::bigint, 0::bigint, 0::bigint"
+        return f"create view {MASK_ARCHIVES} as select * from (select {typed}) as t({columns}) where false"
+    body = ", ".join(rows)
+    return (
+        f"create view {MASK_ARCHIVES} as select split, digit, archive, cast(members as bigint) as members, "
+        f"cast(rows_written as bigint) as rows_written, cast(rows_rejected as bigint) as rows_rejected "
+        f"from (values {body}) as t({columns})"
+    )
+
+
 def manifest_files(manifest: Manifest) -> dict[str, list[str]]:
     """Each table's files as the manifest records them (relative to the release)."""
     return {name: [f.path for f in entry.files] for name, entry in manifest.tables.items()}
@@ -106,7 +145,12 @@ def write_catalog(root: Path, data_root: Path | None = None, manifest: Manifest 
         where = data_root / MANIFEST
         manifest = Manifest.from_text(where.read_text(encoding="utf-8"), str(where))
     files = manifest_files(manifest)
-    return _write(root / CATALOG, lambda schema: view_sql(schema, data_root, files=files.get(schema.table, [])))
+    view_for = partial(_manifest_view, data_root, files)
+    return _write(root / CATALOG, view_for, archives=manifest.sources)
+
+
+def _manifest_view(root: Path | str, files: dict[str, list[str]], schema: TableSchema) -> str | None:
+    return view_sql(schema, root, files=files.get(schema.table, []))
 
 
 def write_remote_catalog(target: Path, base_url: str, filesystem: object, manifest: Manifest) -> Path:
@@ -116,17 +160,22 @@ def write_remote_catalog(target: Path, base_url: str, filesystem: object, manife
     their connection (``pipeline.query.api.open_lake`` does) before querying.
     """
     files = manifest_files(manifest)
-    return _write(target, lambda schema: view_sql(schema, base_url, files=files.get(schema.table, [])), filesystem)
+    return _write(target, partial(_manifest_view, base_url, files), filesystem, manifest.sources)
 
 
-def _write(target: Path, view_for: Callable[[TableSchema], str | None], filesystem: object = None) -> Path:
+def _write(
+    target: Path,
+    view_for: Callable[[TableSchema], str | None],
+    filesystem: object = None,
+    archives: Sequence[FileReport] = (),
+) -> Path:
     temp = target.parent / f".{target.name}.{os.getpid()}.tmp"
     temp.unlink(missing_ok=True)
     con = duckdb.connect(str(temp))
     try:
         if filesystem is not None:
             con.register_filesystem(filesystem)
-        define_views(con, view_for)
+        define_views(con, view_for, archives=archives)
         con.execute("checkpoint")
     finally:
         con.close()
@@ -135,13 +184,17 @@ def _write(target: Path, view_for: Callable[[TableSchema], str | None], filesyst
 
 
 def define_views(
-    con: duckdb.DuckDBPyConnection, view_for: Callable[[TableSchema], str | None], comments: bool = True
+    con: duckdb.DuckDBPyConnection,
+    view_for: Callable[[TableSchema], str | None],
+    comments: bool = True,
+    archives: Sequence[FileReport] = (),
 ) -> None:
     """Every declared table as a view (``view_for``) or an empty table, then the query layer of ``sql/``.
 
     A mart's SQL (``sql/40_marts/<mart>_live.sql``) defines ``<mart>_live``; ``<mart>`` reads its
     materialized Parquet, or is an alias of the live view when the lake has none. ``comments=False``
     leaves out the comments (the catalog's documentation; a build's scratch connection needs none).
+    ``archives`` (the release's file reports) gives the view ``mask_archives``.
     """
     unmaterialized = []
     for schema in all_schemas().values():
@@ -156,6 +209,9 @@ def define_views(
             _empty_table(con, schema)
             if comments:
                 _describe(con, schema, "table")
+    con.execute(mask_archives_sql(archives))
+    if comments:
+        con.execute(f"comment on view {MASK_ARCHIVES} is {sql_string(MASK_ARCHIVES_COMMENT)}")
     for path in sql_files():
         _run_sql_file(con, path, comments)
     for schema in unmaterialized:

@@ -8,7 +8,8 @@ PNGs are decoded and encoded by the build's process pool, and the file's md5 is 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
+from contextlib import closing
 from pathlib import Path
 
 from pipeline.core.contract import FileReport
@@ -41,7 +42,7 @@ def open_source_archive(source: Source, file: SourceFile) -> ZipArchive:
     return ZipArchive(archive_ranges(source, file), file.name)
 
 
-def _unique(members: Iterator[Member]) -> Iterator[Member]:
+def _unique(members: Iterator[Member]) -> Generator[Member]:
     """``members``, a repeated name turned into a member with an error (rejected, never a second row)."""
     seen: set[str] = set()
     for member in members:
@@ -77,18 +78,20 @@ def ingest_archive(
             else:
                 batches = encode_members(members, pool.workers, pool=pool.executor())
             position = 0  # members before the current batch
-            for batch in batches:
-                if batch.rows:
-                    writer.write(batch.to_arrow())
-                if batch.rejects:
-                    rejects.add(
-                        TABLE, file.name, [position + r.index + 1 for r in batch.rejects],
-                        [r.reason for r in batch.rejects], [r.mask_path for r in batch.rejects],
-                    )  # fmt: skip
-                report.rows_read += batch.read
-                report.rows_rejected += len(batch.rejects)
-                position += batch.read
-                progress.update(reader.hashed)
+            # closed before the archive: its read-ahead thread stops (and is joined) before the file closes
+            with closing(members), closing(batches):
+                for batch in batches:
+                    if batch.rows:
+                        writer.write(batch.to_arrow())
+                    if batch.rejects:
+                        rejects.add(
+                            TABLE, file.name, [position + r.index + 1 for r in batch.rejects],
+                            [r.reason for r in batch.rejects], [r.mask_path for r in batch.rejects],
+                        )  # fmt: skip
+                    report.rows_read += batch.read
+                    report.rows_rejected += len(batch.rejects)
+                    position += batch.read
+                    progress.update(reader.hashed)
             if report.rows_read != len(archive):
                 listed = f"its central directory lists {len(archive):,} members"
                 raise archive.fail(f"{listed}, {report.rows_read:,} were read")

@@ -8,10 +8,9 @@ compressed COCO RLE string. Every member is a row or a reject with one of ``REJE
 from __future__ import annotations
 
 import multiprocessing
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Generator, Iterable, Iterator, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from itertools import islice
 from typing import Literal
 
 import numpy as np
@@ -154,7 +153,7 @@ def encode_members(
     workers: int = 2,
     batch_size: int = 256,
     pool: Literal["thread", "process"] | Executor = "process",
-) -> Iterator[MaskBatch]:
+) -> Generator[MaskBatch]:
     """``encode_batch`` over ``members`` in batches by ``workers`` processes or threads, in order, flat memory.
 
     ``pool`` is ``"process"`` (a pool started and stopped here), ``"thread"``, or an executor the caller
@@ -181,8 +180,20 @@ def _ordered(executor: Executor, batches: Iterator[list[MemberLike]], workers: i
     return ordered_submit(executor, encode_batch, batches, workers)
 
 
+BATCH_BYTES = 32 << 20  # a batch is also closed at this many member bytes: memory stays flat whatever they hold
+
+
 def _batched(members: Iterator[MemberLike], size: int) -> Iterator[list[MemberLike]]:
-    while batch := list(islice(members, size)):
+    """Batches of ``size`` members, or fewer when their bytes reach ``BATCH_BYTES``."""
+    batch: list[MemberLike] = []
+    held = 0
+    for member in members:
+        batch.append(member)
+        held += len(member.data if isinstance(member, Member) else member[1])
+        if len(batch) >= size or held >= BATCH_BYTES:
+            yield batch
+            batch, held = [], 0
+    if batch:
         yield batch
 
 

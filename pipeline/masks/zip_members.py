@@ -38,7 +38,7 @@ DIRECTORY_CHUNK = 4 << 20  # the central directory is read this many bytes at a 
 SPAN = 8 << 20  # consecutive members are read together, up to this many bytes a request
 _SLACK = 1024  # room for a local header's extra field, which the central directory does not give
 _GAP = 64 << 10  # members this close are read in one request
-MAX_MEMBER = 256 << 20  # a member that inflates to more than this is refused, not inflated
+MAX_MEMBER = 16 << 20  # a member claiming more is refused, not inflated (a 1600x1600 1-bit mask is ~320 KB)
 
 
 @dataclass(frozen=True)

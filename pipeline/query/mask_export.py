@@ -220,6 +220,13 @@ class _Annotations:
             where = {image: (start + i, grids[start + i]) for i, image in enumerate(ids)}
             for table in stream_range(con, condition, split, first, last, ROWS_PER_BATCH):
                 for row in table.to_pylist():
+                    if row["image_id_u64"] not in where:
+                        raise MaskSelectionError(
+                            f"the selection changed while it was exported: mask {row['mask_path']} was not "
+                            "selected when the images were listed",
+                            hint="--where must give the same rows each time it runs: to sample, use e.g. "
+                            "`hash(mask_path) % 100 = 0`, not random()",
+                        )
                     position, grid = where[row["image_id_u64"]]
                     yield self._record(row, position + 1, (int(grid[0]), int(grid[1])))
 

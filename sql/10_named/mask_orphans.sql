@@ -1,22 +1,11 @@
 -- Mask PNGs without a segmentation row, and segmentation rows without a PNG: `kind` is
 -- 'png without row' or 'row without png'. A PNG counts when its split has segmentation rows; a row
--- counts when the archive for its split and ImageID's first hex digit was built (it gave a row or a
--- reject), so a split whose archives were not downloaded lists no rows. The manifest's mask_orphans
--- holds the same counts.
+-- counts when the archive for its split and ImageID's first hex digit was built (it is in
+-- mask_archives, made from the manifest, even when it held no member), so a split whose archives were
+-- not downloaded lists no rows. The manifest's mask_orphans holds the same counts.
 
 create or replace view mask_orphans as
 with
-
-built_archives as (
-    select distinct split, substr(image_id, 1, 1) as digit
-    from mask_pixels
-    union
-    select distinct
-        regexp_extract(source_file, '^(train|validation|test)-masks-[0-9a-f]\.zip$', 1) as split,
-        regexp_extract(source_file, '^(train|validation|test)-masks-([0-9a-f])\.zip$', 2) as digit
-    from rejects
-    where rejects.table = 'mask_pixels'
-),
 
 row_splits as (
     select distinct split
@@ -49,8 +38,8 @@ rows_without_png as (
         masks.label_mid,
         masks.box_id
     from masks
-    inner join built_archives
-        on built_archives.split = masks.split and built_archives.digit = substr(masks.image_id, 1, 1)
+    inner join mask_archives
+        on mask_archives.split = masks.split and mask_archives.digit = substr(masks.image_id, 1, 1)
     where not exists (
         select 1
         from mask_pixels
