@@ -80,6 +80,25 @@ MART_CONTRACT: dict[str, list[tuple[str, str]]] = {
         ("rotation", "float"),
         ("license", "string"),
     ],
+    "mask_stats": [
+        ("label_mid", "string"),
+        ("label_name", "string"),
+        ("split", "string"),
+        ("masks", "int64"),
+        ("images", "int64"),
+        ("empty_masks", "int64"),
+        ("area_fraction_mean", "double"),
+        ("area_fraction_p05", "double"),
+        ("area_fraction_p25", "double"),
+        ("area_fraction_median", "double"),
+        ("area_fraction_p75", "double"),
+        ("area_fraction_p95", "double"),
+        ("box_fill_mean", "double"),
+        ("mask_width_mean", "double"),
+        ("mask_height_mean", "double"),
+        ("masks_with_row", "int64"),
+        ("box_iou_mean", "double"),
+    ],
     "relationship_stats": [
         ("label_mid_1", "string"),
         ("label_name_1", "string"),
@@ -138,10 +157,12 @@ def test_marts_keep_paths_names_and_types_across_releases(write_source: WriteSou
         "box_geometry": 242,
         "class_stats": 714,
         "image_summary": 240,
+        "mask_stats": 24,
         "relationship_stats": 48,
     }
     assert {m: v[2] for m, v in second.items()} == {
-        "attribute_rates": 0, "box_geometry": 0, "class_stats": 1, "image_summary": 0, "relationship_stats": 0,
+        "attribute_rates": 0, "box_geometry": 0, "class_stats": 1, "image_summary": 0, "mask_stats": 0,
+        "relationship_stats": 0,
     }  # fmt: skip  # image_summary's images come from images and the per-box files, not from image labels
     assert third["box_geometry"][2] == 1 and third["attribute_rates"][2] == 1
     (rate,) = query(lake, "select truncated_share, unknown_inside from attribute_rates").rows()
