@@ -24,7 +24,7 @@ from click.testing import CliRunner
 
 from pipeline.catalog.ddl import spark_statements, spark_string, spark_type
 from pipeline.cli import cli
-from pipeline.core.contract import Pointer
+from pipeline.core.contract import FileReport, Pointer
 from pipeline.core.errors import LakeError, OilakeError
 from pipeline.core.layout import content_name, empty_file_path, named_digest, partition_fields
 from pipeline.core.schema import all_schemas, parse_type, table_schema
@@ -186,7 +186,16 @@ def test_ddl_with_a_database_and_its_errors(small_lake: tuple[Path, Path]) -> No
     _, lake = small_lake
     statements = spark_statements("s3a://bucket/oi/releases/r1", database="oi")
     assert statements[0] == "CREATE DATABASE IF NOT EXISTS `oi`"
-    assert len(statements) == 1 + sum(3 if s.partition_by else 2 for s in all_schemas().values())
+    assert len(statements) == 1 + sum(3 if s.partition_by else 2 for s in all_schemas().values()) + 1
+    assert statements[-1].startswith("CREATE OR REPLACE VIEW `oi`.`mask_archives` AS SELECT CAST(NULL AS STRING)")
+    assert statements[-1].endswith("WHERE FALSE")  # no archive in this release
+    archive = FileReport("mask_pixels", "test", "test-masks-f.zip", "mask_pixels", rows_read=3, rows_written=2,
+                         rows_rejected=1)  # fmt: skip
+    with_archive = spark_statements("file:/x", archives=[archive])[-1]
+    assert with_archive.endswith(
+        "FROM VALUES ('test', 'f', 'test-masks-f.zip', 3, 2, 1) AS t(split, digit, archive, members, rows_written, "
+        "rows_rejected)"
+    )
     assert "MSCK REPAIR TABLE `oi`.`images`" in statements
     assert any(s.endswith("LOCATION 's3a://bucket/oi/releases/r1/class_stats'") for s in statements)
     with pytest.raises(OilakeError, match="unknown table"):

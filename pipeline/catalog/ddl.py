@@ -12,6 +12,8 @@ from collections.abc import Callable, Sequence
 
 import pyarrow as pa
 
+from pipeline.catalog.views import MASK_ARCHIVES, archive_rows
+from pipeline.core.contract import FileReport
 from pipeline.core.errors import OilakeError
 from pipeline.core.schema import TableSchema, all_schemas
 
@@ -68,8 +70,36 @@ def spark_table(schema: TableSchema, location: str, database: str | None = None)
     return statements
 
 
-def spark_statements(release_url: str, database: str | None = None, tables: Sequence[str] | None = None) -> list[str]:
-    """Every table (or ``tables``) of the release at ``release_url`` (``file:/…``, ``s3a://…``) as Spark DDL."""
+def spark_archives_view(archives: Sequence[FileReport], database: str | None = None) -> str:
+    """``CREATE OR REPLACE VIEW mask_archives``: the release's mask archives as an inline table (for mask_orphans)."""
+    view = f"{_name(database)}.{_name(MASK_ARCHIVES)}" if database else _name(MASK_ARCHIVES)
+    rows = [
+        f"({spark_string(split)}, {spark_string(digit)}, {spark_string(archive)}, {members}, {written}, {rejected})"
+        for split, digit, archive, members, written, rejected in archive_rows(archives)
+    ]
+    if not rows:
+        return (
+            f"CREATE OR REPLACE VIEW {view} AS SELECT CAST(NULL AS STRING) AS split, CAST(NULL AS STRING) AS digit, "
+            "CAST(NULL AS STRING) AS archive, CAST(0 AS BIGINT) AS members, CAST(0 AS BIGINT) AS rows_written, "
+            "CAST(0 AS BIGINT) AS rows_rejected WHERE FALSE"
+        )
+    return (
+        f"CREATE OR REPLACE VIEW {view} AS SELECT split, digit, archive, CAST(members AS BIGINT) AS members, "
+        "CAST(rows_written AS BIGINT) AS rows_written, CAST(rows_rejected AS BIGINT) AS rows_rejected "
+        f"FROM VALUES {', '.join(rows)} AS t(split, digit, archive, members, rows_written, rows_rejected)"
+    )
+
+
+def spark_statements(
+    release_url: str,
+    database: str | None = None,
+    tables: Sequence[str] | None = None,
+    archives: Sequence[FileReport] = (),
+) -> list[str]:
+    """Every table (or ``tables``) of the release at ``release_url`` (``file:/…``, ``s3a://…``) as Spark DDL.
+
+    Then the view ``mask_archives`` from the release's file reports ``archives``, which ``mask_orphans`` reads.
+    """
     schemas = all_schemas()
     unknown = sorted(set(tables or ()) - set(schemas))
     if unknown:
@@ -79,14 +109,23 @@ def spark_statements(release_url: str, database: str | None = None, tables: Sequ
     for name, schema in schemas.items():
         if tables is None or name in tables:
             statements += spark_table(schema, f"{base}/{name}", database)
+    if tables is None:
+        statements.append(spark_archives_view(archives, database))
     return statements
 
 
-ENGINES: dict[str, Callable[[str, str | None, Sequence[str] | None], list[str]]] = {"spark": spark_statements}
+ENGINES: dict[str, Callable[..., list[str]]] = {"spark": spark_statements}
 
 
-def ddl_script(engine: str, release_url: str, database: str | None = None, tables: Sequence[str] | None = None) -> str:
+def ddl_script(
+    engine: str,
+    release_url: str,
+    database: str | None = None,
+    tables: Sequence[str] | None = None,
+    archives: Sequence[FileReport] = (),
+) -> str:
     """The statements for ``engine``, each ended by ``;`` and a blank line (a script for ``spark-sql -f``)."""
     if engine not in ENGINES:
         raise OilakeError(f"unknown engine {engine!r}; engines: {', '.join(ENGINES)}")
-    return "".join(f"{statement};\n\n" for statement in ENGINES[engine](release_url, database, tables))
+    statements = ENGINES[engine](release_url, database, tables, archives)
+    return "".join(f"{statement};\n\n" for statement in statements)

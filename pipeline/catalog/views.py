@@ -106,18 +106,26 @@ MASK_ARCHIVES_COMMENT = (
 _ARCHIVE_NAME = re.compile(r"^(train|validation|test)-masks-([0-9a-f])\.zip$")
 
 
+def archive_rows(reports: Sequence[FileReport]) -> list[tuple[str, str, str, int, int, int]]:
+    """The mask archives among ``reports``: split, digit, archive, members, rows written, rows rejected."""
+    rows = []
+    for report in reports:
+        found = _ARCHIVE_NAME.match(report.file) if report.table == "mask_pixels" else None
+        if found is not None:
+            rows.append((found[1], found[2], report.file, report.rows_read, report.rows_written, report.rows_rejected))
+    return rows
+
+
 def mask_archives_sql(reports: Sequence[FileReport]) -> str:
     """``create view mask_archives``: the mask archives a release was built from (split, digit, counts).
 
     Made from the manifest's file reports, so ``mask_orphans`` knows which archives were built even when
     one held no member, and a misplaced member does not make another archive look built.
     """
-    rows = []
-    for report in reports:
-        found = _ARCHIVE_NAME.match(report.file) if report.table == "mask_pixels" else None
-        if found is not None:
-            values = (found[1], found[2], report.file, report.rows_read, report.rows_written, report.rows_rejected)
-            rows.append("(" + ", ".join(sql_string(v) if isinstance(v, str) else str(int(v)) for v in values) + ")")
+    rows = [
+        "(" + ", ".join(sql_string(v) if isinstance(v, str) else str(int(v)) for v in values) + ")"
+        for values in archive_rows(reports)
+    ]
     columns = "split, digit, archive, members, rows_written, rows_rejected"
     if not rows:
         typed = "cast(null as varchar), cast(null as varchar), cast(null as varchar), 0::bigint, 0::bigint, 0::bigint"

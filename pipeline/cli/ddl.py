@@ -37,7 +37,9 @@ def ddl_command(
     """
     from pipeline.catalog.ddl import ddl_script
     from pipeline.lake.pin import pin_release
+    from pipeline.lake.store import open_store
 
     pinned = pin_release(lake, release_id, lake_storage_options, scheme)
+    archives = open_store(lake, lake_storage_options).manifest(pinned.release).sources
     click.echo(f"-- oilake ddl --engine {engine}: release {pinned.release} of {pinned.url}\n")
-    click.echo(ddl_script(engine, pinned.url, database, split_list(tables)), nl=False)
+    click.echo(ddl_script(engine, pinned.url, database, split_list(tables), archives), nl=False)
