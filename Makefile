@@ -18,7 +18,7 @@ PREDICTIONS ?=
 SPLIT  ?= validation
 OUTPUT ?= evaluation
 
-.PHONY: build-lake fetch test test-quick interop lint docs sql report bench synth evaluate bench-evaluate bench-masks clean
+.PHONY: build-lake fetch test test-s3 test-quick interop lint docs sql report bench synth evaluate bench-evaluate bench-masks clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -48,8 +48,11 @@ bench-evaluate: $(BENCH_STAMP) ## Evaluation benchmark: oilake evaluate vs the p
 bench-masks: $(BENCH_STAMP) ## Mask benchmark: PNG decode + RLE encode, oilake vs Pillow + pycocotools (MASK_SCALE, default 0.015)
 	$(BIN)/python -m benchmarks.masks --scale $(or $(MASK_SCALE),0.015) $(ARGS)
 
-test: $(STAMP) ## Run the test suite
-	$(BIN)/python -m pytest
+test: $(STAMP) ## Run the test suite, but the S3 round trips (make test-s3)
+	$(BIN)/python -m pytest -m "not s3"
+
+test-s3: $(STAMP) ## Run the tests that use the S3 (moto) server: lakes and sources on object storage (CI runs it)
+	$(BIN)/python -m pytest -m s3
 
 test-quick: $(STAMP) ## Run the tests that start no server and generate no data at scale (-m "not slow and not server")
 	$(BIN)/python -m pytest -m "not slow and not server"

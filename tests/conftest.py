@@ -88,3 +88,13 @@ def small_lake(tmp_path: Path) -> tuple[Path, Path]:
     lake = tmp_path / "lake"
     build(source, lake)
     return source, lake
+
+
+S3_FIXTURES = {"moto_server", "s3_env", "s3_bucket"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that uses the S3 (moto) server ``s3``: `make test-s3` runs them, `make test` the rest."""
+    for item in items:
+        if S3_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.s3)

@@ -22,7 +22,7 @@ from pipeline.resources import sample_dir
 from tests.conftest import BOX_HEADER, WriteSource
 
 VAL_BOXES = "validation-annotations-bbox.csv"
-KINDS = ["local", "s3"]
+KINDS = ["local", pytest.param("s3", marks=pytest.mark.s3)]
 
 
 @pytest.fixture(params=KINDS)
