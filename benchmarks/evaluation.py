@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.machine import machine_info
-from benchmarks.monitor import run_monitored
+from benchmarks.monitor import run_checked
 from pipeline.core.progress import log
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -88,29 +88,21 @@ def run(scale: float, work: Path, reference_images: int, per_image: int, seed: i
     data, lake, out = work / f"data-{scale:g}", work / f"lake-{scale:g}", work / "evaluation"
     only = "boxes,image_labels,classes,hierarchy,predictions"
     log(f"bench-evaluate: synthesize {SPLIT} at scale {scale:g} with {per_image} predictions per image")
-    synth = run_monitored(_oilake("synth", "--scale", f"{scale:g}", "--only", only, "--splits", SPLIT,
+    run_checked(_oilake("synth", "--scale", f"{scale:g}", "--only", only, "--splits", SPLIT,
                                   "--per-image", str(per_image), "--seed", str(seed), "--dest", str(data)))  # fmt: skip
-    if synth.returncode:
-        raise RuntimeError(synth.stderr[-2000:])
     predictions = data / f"{SPLIT}-predictions-bbox.csv"
     log("bench-evaluate: build the lake")
-    build = run_monitored(_oilake("build", "--source", str(data), "--lake", str(lake), "--full"))
-    if build.returncode:
-        raise RuntimeError(build.stderr[-2000:])
+    run_checked(_oilake("build", "--source", str(data), "--lake", str(lake), "--full"))
     load = {"evaluate": list(os.getloadavg())}
     log("bench-evaluate: oilake evaluate")
-    evaluated = run_monitored(_oilake("evaluate", "--lake", str(lake), "--predictions", str(predictions),
+    evaluated = run_checked(_oilake("evaluate", "--lake", str(lake), "--predictions", str(predictions),
                                       "--split", SPLIT, "--output", str(out)))  # fmt: skip
-    if evaluated.returncode:
-        raise RuntimeError(evaluated.stderr[-2000:])
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     load["reference"] = list(os.getloadavg())
     log(f"bench-evaluate: the per-image reference on {reference_images:,} images")
-    reference = run_monitored(
+    reference = run_checked(
         [sys.executable, "-c", _REFERENCE, str(ROOT), str(lake), str(predictions), str(reference_images)]
     )
-    if reference.returncode:
-        raise RuntimeError(reference.stderr[-2000:])
     timed = json.loads(reference.stdout.strip().splitlines()[-1])
     images = int(summary["images_with_ground_truth"])
     per_image_seconds = timed["seconds"] / max(1, timed["images"])
@@ -377,23 +369,17 @@ def run_segmentation(scale: float, work: Path, reference_images: int, per_image:
     predictions = segmentation_source(data, scale, seed, per_image)
     generated = time.perf_counter() - started
     log("bench-evaluate: build the lake (mask archives included)")
-    build = run_monitored(_oilake("build", "--source", str(data), "--lake", str(lake), "--full"))
-    if build.returncode:
-        raise RuntimeError(build.stderr[-2000:])
+    build = run_checked(_oilake("build", "--source", str(data), "--lake", str(lake), "--full"))
     load = {"evaluate": list(os.getloadavg())}
     log("bench-evaluate: oilake evaluate --task segmentation")
-    evaluated = run_monitored(_oilake("evaluate", "--lake", str(lake), "--task", "segmentation", "--predictions",
+    evaluated = run_checked(_oilake("evaluate", "--lake", str(lake), "--task", "segmentation", "--predictions",
                                       str(predictions), "--split", SPLIT, "--output", str(out)))  # fmt: skip
-    if evaluated.returncode:
-        raise RuntimeError(evaluated.stderr[-2000:])
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     load["reference"] = list(os.getloadavg())
     log(f"bench-evaluate: the per-image segmentation reference on {reference_images:,} images")
-    reference = run_monitored(
+    reference = run_checked(
         [sys.executable, "-c", _SEG_REFERENCE, str(ROOT), str(lake), str(predictions), str(reference_images)]
     )
-    if reference.returncode:
-        raise RuntimeError(reference.stderr[-2000:])
     timed = json.loads(reference.stdout.strip().splitlines()[-1])
     images = int(summary["images_with_ground_truth"])
     per_image_seconds = timed["seconds"] / max(1, timed["images"])

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.machine import machine_info
-from benchmarks.monitor import run_monitored
+from benchmarks.monitor import run_checked
 from pipeline.core.progress import log
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -90,9 +90,7 @@ def _oilake(*args: str) -> list[str]:
 
 def _child(code: str, archives: list[Path]) -> tuple[dict[str, Any], dict[str, float]]:
     """Run ``code`` over ``archives``; its JSON line and the monitor's measures."""
-    done = run_monitored([sys.executable, "-c", code, *map(str, archives)])
-    if done.returncode:
-        raise RuntimeError(done.stderr[-2000:])
+    done = run_checked([sys.executable, "-c", code, *map(str, archives)])
     measured = {"process_seconds": done.seconds, "peak_rss_bytes": done.peak_rss_bytes, "cpu_seconds": done.cpu_seconds}
     return json.loads(done.stdout.strip().splitlines()[-1]), measured
 
@@ -102,10 +100,8 @@ def run(scale: float, work: Path, seed: int) -> dict[str, Any]:
     work.mkdir(parents=True, exist_ok=True)
     data, lake = work / f"data-{scale:g}", work / f"lake-{scale:g}"
     log(f"bench-masks: synthesize the {SPLIT} mask archives at scale {scale:g}")
-    synth = run_monitored(_oilake("synth", "--scale", f"{scale:g}", "--only", "masks", "--splits", SPLIT,
+    synth = run_checked(_oilake("synth", "--scale", f"{scale:g}", "--only", "masks", "--splits", SPLIT,
                                   "--seed", str(seed), "--dest", str(data)))  # fmt: skip
-    if synth.returncode:
-        raise RuntimeError(synth.stderr[-2000:])
     written = [line.split("\t") for line in synth.stdout.splitlines()[1:] if "-masks-" in line]
     writer = {"masks": sum(int(r[1]) for r in written), "seconds": sum(float(r[3]) for r in written)}
     archives = sorted(data.glob(f"{SPLIT}-masks-*.zip"))
@@ -118,10 +114,8 @@ def run(scale: float, work: Path, seed: int) -> dict[str, Any]:
     plain, plain_run = _child(_PLAIN, archives)
     load["build"] = list(os.getloadavg())
     log("bench-masks: oilake build --only mask_pixels")
-    build = run_monitored(_oilake("build", "--source", str(data), "--lake", str(lake), "--only", "mask_pixels",
+    build = run_checked(_oilake("build", "--source", str(data), "--lake", str(lake), "--only", "mask_pixels",
                                   "--full"))  # fmt: skip
-    if build.returncode:
-        raise RuntimeError(build.stderr[-2000:])
     masks = int(ours["masks"])
     ours_rate, plain_rate = masks / ours["seconds"], plain["masks"] / plain["seconds"]
     built = {"seconds": build.seconds, "peak_rss_bytes": build.peak_rss_bytes, "cpu_seconds": build.cpu_seconds}

@@ -110,3 +110,11 @@ def _read_lines(child: subprocess.Popen, lines: list[tuple[float, str]], started
     assert child.stderr is not None
     for line in child.stderr:
         lines.append((time.perf_counter() - started, line))
+
+
+def run_checked(command: Sequence[str], env: dict[str, str] | None = None) -> ProcessRun:
+    """``run_monitored``, raising ``RuntimeError`` with the end of its stderr when the command fails."""
+    run = run_monitored(command, env=env)
+    if run.returncode:
+        raise RuntimeError(run.stderr[-2000:])
+    return run

@@ -26,18 +26,10 @@ from pipeline.query.labels import UnknownClassError
 from pipeline.query.masks import decode, decode_rows, nearest_indices, resize_nearest
 from pipeline.resources import sample_dir
 from tests.conftest import build
+from tests.test_masks import GENUINE, MASKS  # the genuine masks and their measured size, area and box
 
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy keyword")
 
-MASKS = Path(__file__).parent / "data" / "masks"
-# ../shared/openimages/README.md, "Mask PNGs": (width, height), area, pixel box (x0, y0, x1, y1), x1/y1 exclusive
-GENUINE = {
-    "00a1ab47b5439e8c_m0bt9lr_ece6d8d8.png": ((1600, 1066), 32825, (1070, 532, 1412, 749)),
-    "00b20c960e6e82c2_m0bt9lr_a9038ca9.png": ((1600, 1200), 250342, (476, 262, 1193, 1053)),
-    "000cc62f167d9fa4_m0663v_37f318a2.png": ((1600, 1200), 771871, (352, 96, 1376, 1030)),
-    "00dc0baf74f95e45_m0663v_12e4ba7e.png": ((800, 533), 7878, (600, 23, 744, 105)),
-    "000bd0b4fa27644c_m0pg52_5c80344b.png": ((1280, 960), 42219, (824, 323, 1148, 504)),
-}
 TWO_GRIDS = "1111111111111111"  # one image, a Person mask on 60x40 and a Dog mask on 120x80
 SMALL = "1111111111111111_m01g317_0000000a.png"
 LARGE = "1111111111111111_m0bt9lr_0000000b.png"

@@ -288,6 +288,18 @@ def write_reasons(con: duckdb.DuckDBPyConnection, threshold: float,
     )
 
 
+def define_judged(con: duckdb.DuckDBPyConnection) -> None:
+    """``eval_judged``: every prediction of ``eval_matches`` with its outcome and reason (from ``eval_reasons``)."""
+    con.execute(
+        """
+        create or replace temp view eval_judged as
+        select eval_matches.*, eval_reasons.outcome, eval_reasons.reason
+        from eval_matches
+        inner join eval_reasons on eval_reasons.code = eval_matches.code
+        """
+    )
+
+
 def _outcomes(con: duckdb.DuckDBPyConnection, group_of_weight: float, threshold: float) -> None:
     counts = group_of_weight > 0
     group_tp = "s2.is_first and s2.group_score > 0" if counts else "false"
@@ -331,14 +343,7 @@ def _outcomes(con: duckdb.DuckDBPyConnection, group_of_weight: float, threshold:
         select * from coded
         """
     )
-    con.execute(
-        """
-        create or replace temp view eval_judged as
-        select eval_matches.*, eval_reasons.outcome, eval_reasons.reason
-        from eval_matches
-        inner join eval_reasons on eval_reasons.code = eval_matches.code
-        """
-    )
+    define_judged(con)
 
 
 MATCHES = """

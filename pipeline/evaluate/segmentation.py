@@ -332,14 +332,7 @@ def match(con: duckdb.DuckDBPyConnection, options: EvalOptions, work: Path) -> N
         select * from final
         """
     )
-    con.execute(
-        """
-        create or replace temp view eval_judged as
-        select eval_matches.*, eval_reasons.outcome, eval_reasons.reason
-        from eval_matches
-        inner join eval_reasons on eval_reasons.code = eval_matches.code
-        """
-    )
+    detection.define_judged(con)
 
 
 _CANDIDATE_ORDER = detection.RANK_ORDER.format("c.")

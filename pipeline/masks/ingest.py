@@ -27,7 +27,7 @@ from pipeline.write.rejects import RejectSink
 TABLE = "mask_pixels"
 FAMILY = "mask_pixels"
 DUPLICATE = "duplicate member name: an earlier member of this archive has the same name"
-INLINE_BELOW = 2000  # an archive with fewer members is encoded in this process: starting workers costs ~1 s
+INLINE_BELOW = 2000  # fewer members: encoded in this process (starting the pool took 0.34 s by hand, about what 2 workers save on 2,000 masks)
 
 
 def archive_ranges(source: Source, file: SourceFile) -> RangeReader:
