@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from benchmarks.monitor import ProcessRun, run_monitored
 from pipeline.lake.manifest import MANIFEST, read_manifest
@@ -16,22 +17,42 @@ _FINISHED_FILE = re.compile(r"← (\S+): [\d,]+ rows")
 _MARTS = re.compile(r"^marts .*\(([\d.]+)s\)$")
 
 
-def run_build(folder: Path, lake: Path) -> dict[str, object]:
+OILAKE = (sys.executable, "-m", "pipeline.cli")  # the ``oilake`` script's interpreter and imports
+
+
+def build_command(folder: Path | None, lake: Path, *options: str) -> list[str]:
+    """``oilake build`` of ``folder`` (None: the bundled sample) into ``lake``, rejects never failing it."""
+    source = [] if folder is None else ["--source", str(folder)]
+    return [*OILAKE, "build", *source, "--lake", str(lake), *options, "--max-rejects", str(10**12)]
+
+
+def marts_seconds(run: ProcessRun) -> float | None:
+    """The marts' time from the build log's ``marts ... (Ns)`` line, if any."""
+    marts = [float(m.group(1)) for _, line in run.lines if (m := _MARTS.match(line.strip()))]
+    return marts[0] if marts else None
+
+
+def current_release(lake: Path) -> Path:
+    """The lake's current release folder."""
+    return (lake / MANIFEST).resolve().parent
+
+
+def run_build(folder: Path, lake: Path) -> dict[str, Any]:
     """``oilake build`` in a child process: wall time, peak RSS, per-file numbers from the manifest."""
     if lake.exists():
         shutil.rmtree(lake)
-    command = [sys.executable, "-m", "pipeline.cli", "build", "--source", str(folder), "--lake", str(lake)]
-    run = run_monitored([*command, "--max-rejects", str(10**12)])
+    command = build_command(folder, lake)
+    run = run_monitored(command)
     if run.returncode != 0:
         raise RuntimeError(f"build failed ({run.returncode}):\n{run.stderr[-3000:]}")
-    release = (lake / MANIFEST).resolve().parent  # the lake's current release folder
+    release = current_release(lake)
     manifest = read_manifest(release)
     windows = _file_windows(run)
-    files = []
+    files: list[dict[str, Any]] = []
     for source in manifest.sources:
         output = release / source.output if source.output else None
-        start, end = windows.get(source.file, (None, None))
-        peak = max((rss for t, rss in run.samples if start <= t <= end), default=None) if start is not None else None
+        start, end = windows.get(source.file, (0.0, -1.0))  # no window: a file the build did not read
+        peak = max((rss for t, rss in run.samples if start <= t <= end), default=None) if end >= 0 else None
         # The manifest's time stops when the last row is read; the file's Parquet writer is closed after
         # that (the last row group, a re-sort). The time between the log lines of consecutive files has
         # both; the first file's window would also hold the interpreter start, so it keeps its own time.
@@ -45,14 +66,13 @@ def run_build(folder: Path, lake: Path) -> dict[str, object]:
             }
         )  # fmt: skip
     ingest = sum(f["seconds"] for f in files)
-    marts = [float(m.group(1)) for _, line in run.lines if (m := _MARTS.match(line.strip()))]
     return {
-        "command": " ".join(command),
+        "command": " ".join(command[: command.index("--max-rejects")]),
         "seconds": run.seconds,
         "cpu_seconds": run.cpu_seconds,
         "ingest_seconds": ingest,
         "overhead_seconds": run.seconds - ingest,
-        "marts_seconds": marts[0] if marts else None,
+        "marts_seconds": marts_seconds(run),
         "peak_rss_bytes": run.peak_rss_bytes,
         "hwm_bytes": run.hwm_bytes,
         "sampled_peak_bytes": run.sampled_peak_bytes,
@@ -73,9 +93,8 @@ def profile_build(folder: Path, lake: Path, top: int = 25) -> dict[str, object]:
     if lake.exists():
         shutil.rmtree(lake)
     raw = lake.parent / "profile.txt"
-    build = [sys.executable, "-m", "pipeline.cli", "build", "--source", str(folder), "--lake", str(lake)]
     command = [py_spy, "record", "--rate", "100", "--format", "raw", "--nonblocking", "--subprocesses", "-o", str(raw)]
-    done = subprocess.run([*command, "--", *build, "--max-rejects", str(10**12)], capture_output=True, text=True)
+    done = subprocess.run([*command, "--", *build_command(folder, lake)], capture_output=True, text=True)
     if done.returncode != 0 or not raw.exists():
         return {"error": f"py-spy failed ({done.returncode}): {done.stderr.strip()[-500:]}"}
     summary = summarize_profile(raw.read_text(encoding="utf-8"), top)

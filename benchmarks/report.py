@@ -11,6 +11,9 @@ import json
 import math
 import os
 from pathlib import Path
+from typing import Any
+
+from benchmarks.summary import evaluate_targets
 
 NOTES = "notes.md"
 FAMILY_HEADER = [
@@ -18,8 +21,8 @@ FAMILY_HEADER = [
     "× fastest", "note",
 ]  # fmt: skip
 RUNS_HEADER = [
-    "date", "scale", "input MB", "rows", "build s", "peak RSS MB", "× fastest", "min query speed-up", "load (1 min)",
-    "results",
+    "date", "scale", "input MB", "rows", "build s", "peak RSS MB", "× fastest", "marts s", "narratives MB/s",
+    "incremental %", "min query speed-up", "load (1 min)", "results",
 ]  # fmt: skip
 
 
@@ -48,41 +51,54 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
     return lines + ["| " + " | ".join(row) + " |" for row in rows]
 
 
-def _rss_across_runs(runs: list[tuple[Path, dict]]) -> str:
-    """How the build's peak RSS moved from the smallest to the largest scale among the runs."""
-    scaled = [r for _, r in runs if r["scale"] is not None]
-    if len(scaled) < 2:
-        return ""
-    small, large = scaled[0], scaled[-1]
-    low, high = small["build"]["peak_rss_bytes"], large["build"]["peak_rss_bytes"]
-    return (
-        f"across runs: {_mb(low)} MB at scale {small['scale']:g} → {_mb(high)} MB at {large['scale']:g} "
-        f"({(high - low) / 1e6:+,.0f} MB for {large['scale'] / small['scale']:g}× the data)"
-    )
+def _seconds(value: float | None) -> str:
+    """Seconds with the digits that matter: 0.07 s, 3.21 s, 17.3 s, 401 s."""
+    if value is None:
+        return "—"
+    return f"{value:,.{0 if value >= 100 else 1 if value >= 10 else 2}f} s"
 
 
-def _target_rows(results: dict, runs: list[tuple[Path, dict]]) -> list[list[str]]:
-    rows = []
-    for target in results["targets"]:
-        if target["name"] == "peak_rss_bytes":
-            target = target | {"note": _rss_across_runs(runs) or target["note"]}
-        sense = "≤" if target["sense"] == "le" else "≥"
-        unit = target["unit"]
-        if unit == "bytes":
-            goal, value = f"{sense} {target['target'] / 1e9:g} GB", _mb(target["value"]) + " MB"
-        elif unit == "s":
-            goal, value = f"{sense} {target['target']:g} s", _num(target["value"], 0) + " s"
-        else:
-            goal, value = f"{sense} {target['target']:g}×", _ratio(target["value"])
-        status = "—" if target["met"] is None else ("met" if target["met"] else "**missed**")
-        if target["gap_factor"] is None:
-            gap = "—"
-        elif target["met"]:
-            gap = f"{1 / target['gap_factor']:.2f}× headroom"
-        else:
-            gap = f"{target['gap_factor']:.2f}× off"
-        rows.append([target["label"], goal, value, status, gap, target["note"] or ""])
-    return rows
+def _goal(target: dict) -> str:
+    sense, goal, unit = "≤" if target["sense"] == "le" else "≥", target["target"], target["unit"]
+    text = (
+        f"{sense} {goal / 1e9:g} GB" if unit == "bytes" else f"{sense} {goal:g}×" if unit == "×"
+        else f"{sense} {goal:g} {unit}"
+    )  # fmt: skip
+    return text + (f" at scale {target['at_scale']:g}" if target.get("at_scale") is not None else "")
+
+
+def _measured(target: dict) -> str:
+    value, unit = target["value"], target["unit"]
+    if value is None:
+        return "—"
+    if unit == "bytes":
+        return _mb(value) + " MB"
+    if unit == "s":
+        return _seconds(value)
+    if unit == "×":
+        return _ratio(value)
+    if unit == "%":
+        return f"{value:+.1f} %" if target["name"] == "rss_flat" else f"{value:.1f} %"
+    return f"{value:,.1f} {unit}"
+
+
+def _status(target: dict) -> str:
+    return str(target["status"]).replace("missed", "**missed**")
+
+
+def _gap(target: dict) -> str:
+    gap = target["gap_factor"]
+    if gap is None or target["met"] is None:
+        return "—"
+    if target["met"]:
+        return f"{1 / gap:.2f}× headroom" if gap else "—"
+    return f"{gap:.2f}× off" if gap > 1 else "—"
+
+
+def _target_rows(targets: list[dict]) -> list[list[str]]:
+    return [
+        [t["label"], _goal(t), _measured(t), _status(t), _gap(t), t["note"] or ""] for t in targets
+    ]  # fmt: skip
 
 
 def _skip_note(result: dict) -> str:
@@ -216,13 +232,15 @@ def _profile_lines(results: dict) -> list[str]:
     return out
 
 
-def _run_summary(path: Path, results: dict) -> list[str]:
-    total, targets = results["total"], {t["name"]: t for t in results["targets"]}
-    query = targets["query_speedup"]["value"]
+def _run_summary(path: Path, results: dict, runs: list[dict]) -> list[str]:
+    total = results["total"]
+    values: dict[str, Any] = {t["name"]: t["value"] for t in evaluate_targets(results, runs)}
+    query, narratives, incremental = values["query_speedup"], values["narratives_mb_s"], values["incremental_ratio"]
     return [
         results["date"], "—" if results["scale"] is None else f"{results['scale']:g}", _mb(total["input_bytes"]),
         f"{total['rows']:,}", _num(total["ours"]["seconds"], 1), _mb(total["ours"]["peak_rss_bytes"]),
-        _ratio(total["ratio"]), "—" if query is None else f"{query:,.1f}×",
+        _ratio(total["ratio"]), _num(values["marts_seconds"], 1), _num(narratives, 1),
+        "—" if incremental is None else f"{incremental:.1f} %", "—" if query is None else f"{query:,.1f}×",
         _num(results["machine"]["load_average"][0]), f"`{path.name}`",
     ]  # fmt: skip
 
@@ -275,10 +293,10 @@ def render(results: dict, path: Path, report_dir: Path) -> str:
     Links are relative to ``report_dir``, the folder the report is written to.
     """
     folder = path.parent
-    runs = sorted(
-        ((p, json.loads(p.read_text(encoding="utf-8"))) for p in folder.glob("results-*.json")),
-        key=lambda item: (item[1]["scale"] is None, item[1]["scale"] or 0, item[1]["date"]),
-    )
+    runs = load_runs(folder)
+    if all(p.resolve() != path.resolve() for p, _ in runs):  # results not named results-*.json
+        runs = sorted([*runs, (path, results)], key=_run_order)
+    others = [r for _, r in runs]
     build = results["build"]
     out = [
         "# Benchmarks",
@@ -294,7 +312,13 @@ def render(results: dict, path: Path, report_dir: Path) -> str:
         "",
         "## Targets",
         "",
-        *_table(["target", "goal", "measured", "status", "gap", "note"], _target_rows(results, runs)),
+        "Each goal of issue 16, judged on this run (`benchmarks/summary.py`, `TARGETS`): `projected` is a full-release "
+        "time scaled linearly from this run's; a goal at scale 1 only is shown but not judged at other scales; "
+        "`not measured` when this run's results lack the phase (older runs, `--no-small-jobs`).",
+        "",
+        *_table(
+            ["target", "goal", "measured", "status", "gap", "note"], _target_rows(evaluate_targets(results, others))
+        ),
         "",
         *_notes_lines(folder / NOTES),
         "## Build against the bare engines, per family",
@@ -328,6 +352,8 @@ def render(results: dict, path: Path, report_dir: Path) -> str:
             _total_rows(results),
         ),
         "",
+        *incremental_lines(results),
+        *small_jobs_lines(results),
         "## Build, per file",
         "",
         *_table(
@@ -364,17 +390,130 @@ def render(results: dict, path: Path, report_dir: Path) -> str:
         *_masks_lines(folder / MASKS, report_dir),
         "## All runs",
         "",
-        *_table(RUNS_HEADER, [_run_summary(p, r) for p, r in runs]),
+        *_table(RUNS_HEADER, [_run_summary(p, r, others) for p, r in runs]),
         "",
         "## Reproduce",
         "",
         "```sh",
         "make bench SCALE=0.1 ARGS=--profile   # generate (or reuse) data in .bench/, build, baselines, queries",
         ".venv/bin/oilake bench --scale 0.1 --engines duckdb,polars --output BENCHMARKS.md",
+        ".venv/bin/oilake bench --scale 0.01 --no-small-jobs   # a quick run: no boxes at scale 0.3",
         "```",
         "",
     ]
     return "\n".join(out)
+
+
+def load_runs(folder: Path) -> list[tuple[Path, dict]]:
+    """Every ``results-*.json`` of ``folder``, by scale (``--source`` runs last), then date."""
+    return sorted(
+        ((p, json.loads(p.read_text(encoding="utf-8"))) for p in folder.glob("results-*.json")), key=_run_order
+    )
+
+
+def _run_order(item: tuple[Path, dict]) -> tuple[bool, float, str]:
+    return item[1]["scale"] is None, item[1]["scale"] or 0, item[1]["date"]
+
+
+def _missing(results: dict, key: str, what: str) -> list[str] | None:
+    """The section's text when ``results`` has no ``key`` phase, else None."""
+    phase = results.get(key, "absent")
+    if phase == "absent":
+        return [f"Not measured: these results predate the {what} phase.", ""]
+    if phase is None:
+        return ["Not measured: the phase was skipped in this run (`--no-small-jobs`).", ""]
+    if phase.get("skipped"):
+        return [f"Not measured: {phase['skipped']}.", ""]
+    return None
+
+
+def _runs_text(seconds: list[float]) -> str:
+    return ", ".join(f"{s:,.2f}" for s in seconds) or "—"
+
+
+def small_jobs_lines(results: dict) -> list[str]:
+    """The small jobs: a boxes-only build against the engines, the sample build, ``--help``."""
+    head = ["## Small jobs", ""]
+    missing = _missing(results, "small_jobs", "small jobs")
+    if missing is not None:
+        return head + missing
+    jobs = results["small_jobs"]
+    boxes, fastest = jobs["boxes_build"], jobs["fastest_engine"]
+    best = jobs["engines"][fastest]["best_seconds"] if fastest else None
+    marts = "" if boxes.get("marts_seconds") is None else f"; marts {boxes['marts_seconds']:.2f} s"
+    rows = [
+        ["boxes-only build", "**lake build**", _runs_text(boxes["seconds"]), _num(boxes["best_seconds"]), "",
+         _mb(boxes["peak_rss_bytes"]), _ratio(boxes["best_seconds"] / best if best else None),
+         f"`oilake build --only boxes`{marts}"],
+    ]  # fmt: skip
+    for name, r in jobs["engines"].items():
+        if r["best_seconds"] is None:
+            rows.append(["boxes-only build", name, "—", "—", "—", "—", "—", _skip_note(r)])
+            continue
+        note = f"import {r['import_seconds']:.2f} s" + ("" if r["rows_equal"] else "; rows differ from the build")
+        rows.append(
+            ["boxes-only build", name + (" (fastest)" if name == fastest else ""), _runs_text(r["seconds"]),
+             _num(r["best_seconds"]), _num(r["convert_seconds"]), _mb(r["peak_rss_bytes"]),
+             _ratio(r["best_seconds"] / best if best else None), note]
+        )  # fmt: skip
+    for job, key, note in (
+        ("bundled sample build", "sample_build", "`oilake build` (the bundled sample) into a new lake"),
+        ("`oilake --help`", "help", "`oilake --help`"),
+    ):
+        r = jobs[key]
+        rows.append([job, "**lake build**" if key == "sample_build" else "**oilake**", _runs_text(r["seconds"]),
+                     _num(r["best_seconds"]), "", _mb(r["peak_rss_bytes"]), "", note])  # fmt: skip
+    return [
+        *head,
+        f"Jobs a user waits for, each a whole process (interpreter start and imports included) run "
+        f"{jobs['repeat']} times in turn, the best counting. The boxes-only build reads the boxes synthesized at "
+        f"scale {jobs['scale']:g} ({len(jobs['files'])} files, {_mb(jobs['input_bytes'])} MB, "
+        f"{boxes['rows']:,} rows, in `{jobs['synth']['dest']}`); each bare engine converts the same files in "
+        "its own process, timed the same way (`process` seconds: Python start, engine import and conversion; "
+        "`conversion s` is the conversion alone in that best run). The sample build writes a new lake each "
+        "time; it and `--help` are timed without memory sampling, which notices a process's end up to 0.1 s late.",
+        "",
+        *_table(["job", "runner", "runs, s", "best s", "conversion s", "peak RSS MB", "× fastest", "note"], rows),
+        "",
+    ]
+
+
+def incremental_lines(results: dict) -> list[str]:
+    """The rebuild after one changed file, next to the full build."""
+    head = ["## Incremental rebuild", ""]
+    missing = _missing(results, "incremental", "incremental rebuild")
+    if missing is not None:
+        return head + missing
+    inc, build = results["incremental"], results["build"]
+    changed = inc["changed"]
+    rows = [
+        ["full build", _num(build["seconds"]), _num(build.get("cpu_seconds")), _mb(build["peak_rss_bytes"]),
+         _num(build.get("marts_seconds")), f"{len(build['files'])}", "0", "100.0 %"],
+        ["after one changed file", _num(inc["seconds"]), _num(inc["cpu_seconds"]), _mb(inc["peak_rss_bytes"]),
+         _num(inc["marts_seconds"]), f"{len(inc['ingested'])} ({_mb(inc['ingested_bytes'])} MB)",
+         f"{len(inc['reused'])} ({_mb(inc['reused_bytes'])} MB)", f"{inc['ratio'] * 100:.1f} %"],
+    ]  # fmt: skip
+    check = "yes" if inc["rows_check"] else "**no**"
+    header = ["build", "seconds", "CPU s", "peak RSS MB", "marts s", "files ingested", "files reused",
+              "% of the full build"]  # fmt: skip
+    log = [f"{at:8.2f}  {line}" for at, line in inc.get("log") or []]
+    details = ["<details><summary>Rebuild log, seconds since the process started</summary>", "", "```", *log, "```",
+               "", "</details>", ""]  # fmt: skip
+    return [
+        *head,
+        f"After the full build, `{changed['file']}` lost its last data row ({changed['bytes_removed']:,} of "
+        f"{changed['bytes_before']:,} bytes; a copy, every other file a symbolic link to the data folder) and "
+        "the full build's command rebuilt the same lake from that folder, whole process: the build lends the "
+        "previous release's output of every file whose name, size and md5 are unchanged (md5 hashed again) and "
+        "ingests the rest; marts and checks run as in a full build.",
+        "",
+        *_table(header, rows),
+        "",
+        f"Validation boxes: {inc['validation_rows_before']:,} rows before, {inc['validation_rows_after']:,} after "
+        f"(exactly one fewer: {check}). Ingested: {', '.join(f'`{f}`' for f in inc['ingested']) or 'none'}.",
+        "",
+        *(details if log else []),
+    ]
 
 
 def _rel(path: Path, start: Path) -> str:

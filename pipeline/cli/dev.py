@@ -99,11 +99,14 @@ def _file_table(rows: list[tuple[str, int, int, float]]) -> None:
 @click.option("--repeat", type=click.IntRange(min=1), default=3, show_default=True, help="Runs per query.")
 @click.option("--keep", is_flag=True, help="Keep the benchmark lake in WORK.")
 @click.option("--profile", is_flag=True, help="Also build once more under py-spy and report where the time goes.")
+@click.option("--no-small-jobs", is_flag=True,
+              help="Skip the small jobs (boxes-only build at scale 0.3, the sample, --help).")  # fmt: skip
 @click.option("--render", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None,
               help="Run nothing: render OUTPUT again from this results JSON (after editing notes.md).")  # fmt: skip
 def bench_command(
     scale: float, data: Path | None, source: Path | None, work: Path, engines: str, output: Path,
-    results: Path | None, seed: int, repeat: int, keep: bool, profile: bool, render: Path | None,
+    results: Path | None, seed: int, repeat: int, keep: bool, profile: bool, no_small_jobs: bool,
+    render: Path | None,
 ) -> None:  # fmt: skip
     """Benchmark the build against bare DuckDB, Polars and pandas, and lake queries against raw CSV.
 
@@ -126,7 +129,7 @@ def bench_command(
         raise click.BadParameter(f"unknown engine(s) {', '.join(unknown)}; known: {', '.join(ENGINES)}")
     options = BenchOptions(
         scale=scale, data=data, work=work, engines=chosen, output=output, results=results, source=source,
-        seed=seed, repeat=repeat, keep=keep, profile=profile,
+        seed=seed, repeat=repeat, keep=keep, profile=profile, small_jobs=not no_small_jobs,
     )  # fmt: skip
     try:
         run_bench(options)
