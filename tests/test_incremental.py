@@ -69,6 +69,22 @@ def test_changing_one_file_rebuilds_only_that_file(sample_copy: Path, tmp_path: 
     assert sources_by_file(manifest)[VAL_BOXES]["rows_written"] == 286
 
 
+def test_a_same_size_change_is_found_by_the_md5(sample_copy: Path, tmp_path: Path) -> None:
+    """Name and size equal, one byte different: only the md5 (hashed two files at a time) tells them apart."""
+    lake = tmp_path / "lake"
+    build(sample_copy, lake)
+    boxes = sample_copy / VAL_BOXES
+    data = boxes.read_bytes()
+    at = data.index(b",0.", data.index(b"\n")) + 3  # the first decimal digit of the first row's XMin
+    changed = data[:at] + (b"1" if data[at : at + 1] != b"1" else b"2") + data[at + 1 :]
+    assert len(changed) == len(data) and changed != data
+    boxes.write_bytes(changed)
+    manifest = build(sample_copy, lake)
+    rebuilt = sorted(name for name, reused in _reused(manifest).items() if not reused)
+    assert rebuilt == [VAL_BOXES]
+    assert len(manifest["reused_files"]) == len(manifest["sources"]) - 1
+
+
 def test_a_changed_full_label_file_also_rebuilds_its_boxable_subset(sample_copy: Path, tmp_path: Path) -> None:
     lake = tmp_path / "lake"
     first = build(sample_copy, lake)

@@ -21,7 +21,7 @@ from pipeline.core.errors import MemoryBudgetError, SchemaError
 from pipeline.core.schema import TableSchema
 
 ROW_GROUP_ROWS = 256 * 1024
-ROW_GROUP_BYTES = 64 << 20  # a row group is also cut at this much buffered Arrow data (wide rows: narratives)
+ROW_GROUP_BYTES = 32 << 20  # a row group is also cut at this much buffered Arrow data (wide rows: narratives, images)
 SORT_KEY = "image_id_u64"
 DUCKDB_MEMORY_LIMIT = "640MB"  # build-time DuckDB work (re-sorts, overlaps, marts) spills beyond this
 MEMORY_VARIABLE = "OILAKE_DUCKDB_MEMORY"
