@@ -57,6 +57,13 @@ def _section(name: str, schema: TableSchema, level: str = "##") -> list[str]:
     out = ["", f"{level} {name}", "", _cell(schema.description), ""]
     if schema.families:
         out += [f"Fed by families: {', '.join(f'`{f}`' for f in schema.families)}.", ""]
+    if schema.slice_by:
+        merge = (
+            f"the slices' rows are added up over {', '.join(f'`{c}`' for c in schema.slice_sum)}"
+            if schema.slice_sum
+            else "the slices' rows are disjoint and concatenated"
+        )
+        out += [f"Computed at build time in disjoint ranges of `{schema.slice_by}`; {merge}.", ""]
     out += ["| column | type | nullable | from | description |", "|---|---|---|---|---|"]
     for column in schema.columns:
         out.append(

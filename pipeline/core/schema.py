@@ -63,6 +63,8 @@ class TableSchema:
     sort_by: tuple[str, ...]
     columns: tuple[Column, ...]
     kind: str = "table"  # "table": fed by source files; "mart": materialized from sql/40_marts/<table>_live.sql
+    slice_by: str | None = None  # a mart computed in disjoint ranges of this key of every table that has it
+    slice_sum: tuple[str, ...] = ()  # columns added up across the slices (the rest group); empty: rows are disjoint
 
     @property
     def is_mart(self) -> bool:
@@ -158,6 +160,8 @@ def _load(path: Path) -> TableSchema:
             sort_by=tuple(raw.get("sort_by", ())),
             columns=columns,
             kind=raw.get("kind", "table"),
+            slice_by=raw.get("slice_by"),
+            slice_sum=tuple(raw.get("slice_sum", ())),
         )
     except (KeyError, TypeError) as exc:
         raise SchemaError(f"{path}: invalid schema file ({exc})") from exc
@@ -167,7 +171,22 @@ def _load(path: Path) -> TableSchema:
         raise SchemaError(f"{path}: table {schema.table!r} must match the file name")
     for column in columns:
         column.arrow_type  # noqa: B018 - validates the type early
+    _check_slices(path, schema)
     return schema
+
+
+def _check_slices(path: Path, schema: TableSchema) -> None:
+    """A sliced mart names a key and sums only integer columns it declares."""
+    if schema.slice_by is None:
+        if schema.slice_sum:
+            raise SchemaError(f"{path}: slice_sum needs slice_by")
+        return
+    if schema.kind != "mart":
+        raise SchemaError(f"{path}: only a mart can declare slice_by")
+    types = {c.name: c.type for c in schema.columns}
+    for name in schema.slice_sum:
+        if not types.get(name, "").startswith(("int", "uint")):
+            raise SchemaError(f"{path}: slice_sum column {name!r} is not a declared integer column")
 
 
 @cache
