@@ -101,6 +101,26 @@ def _target_rows(targets: list[dict]) -> list[list[str]]:
     ]  # fmt: skip
 
 
+def targets_by_scale_lines(runs: list[dict]) -> list[str]:
+    """Every target judged on every run, one column per run (by scale): the measured value and its status."""
+    if len(runs) < 2:
+        return []
+    judged = [evaluate_targets(run, runs) for run in runs]
+    header = ["target", "goal", *(f"scale {run.get('scale'):g} ({str(run.get('date', ''))[:10]})" for run in runs)]
+    rows = [
+        [first["label"], _goal(first), *(f"{_measured(t[i])}: {_status(t[i])}" for t in judged)]
+        for i, first in enumerate(judged[0])
+    ]
+    return [
+        "### The targets at every scale",
+        "",
+        'The same goals judged on each run of "All runs" (a run\'s own value, then its verdict).',
+        "",
+        *_table(header, rows),
+        "",
+    ]
+
+
 def _skip_note(result: dict) -> str:
     """Why an engine converted none of a family's files, in one short cell."""
     skipped, errors = result.get("skipped") or [], result.get("errors") or []
@@ -320,6 +340,7 @@ def render(results: dict, path: Path, report_dir: Path) -> str:
             ["target", "goal", "measured", "status", "gap", "note"], _target_rows(evaluate_targets(results, others))
         ),
         "",
+        *targets_by_scale_lines(others),
         *_notes_lines(folder / NOTES),
         "## Build against the bare engines, per family",
         "",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from benchmarks.report import _target_rows, incremental_lines, render, small_jobs_lines
+from benchmarks.report import _target_rows, incremental_lines, render, small_jobs_lines, targets_by_scale_lines
 from benchmarks.summary import evaluate_targets
 from tests.test_bench_summary import good_results
 
@@ -59,6 +59,20 @@ def test_target_rows() -> None:
     assert rows["narratives ingest throughput"][1:4] == ["≥ 150 MB/s", "160.0 MB/s", "met"]
     assert rows["point lookup `image_boxes_lookup` on the lake"][1:4] == ["≤ 50 ms at scale 1", "30.0 ms",
                                                                           "n/a at this scale"]  # fmt: skip
+
+
+def test_targets_at_every_scale() -> None:
+    """One column per run: each run judged on its own values (the flat-memory change across all of them)."""
+    small = good_results(0.1, total={"ours": {"seconds": 40.0}, "ratio": 1.07})
+    large = good_results(1, total={"ours": {"seconds": 350.0}, "ratio": 0.85})
+    lines = targets_by_scale_lines([small, large])
+    assert lines[0] == "### The targets at every scale" and targets_by_scale_lines([large]) == []
+    header, rows = lines[4], {line.split(" | ")[0][2:].split(",")[0]: line for line in lines[6:-1]}
+    assert header.startswith("| target | goal | scale 0.1 (") and "| scale 1 (" in header
+    assert rows["full release (scale 1) build time"].endswith(
+        "| ≤ 300 s | 400 s: projected: **missed** | 350 s: **missed** |"
+    )
+    assert rows["build time / fastest bare engine"].endswith("| ≤ 0.9× | 1.07×: **missed** | 0.85×: met |")
 
 
 def test_small_jobs_section() -> None:
