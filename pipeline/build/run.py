@@ -35,6 +35,7 @@ from pipeline.lake.store import Store, open_store
 from pipeline.masks.ingest import FAMILY as MASK_ARCHIVES
 from pipeline.masks.ingest import ingest_archive
 from pipeline.masks.rows import MaskPool
+from pipeline.read.page_cache import larger_than_memory
 from pipeline.read.sources import Source
 from pipeline.write.ingest import ingest_to_parquet, read_small
 from pipeline.write.rejects import RejectSink
@@ -57,6 +58,9 @@ def build_lake(options: BuildOptions) -> BuildResult:
     _log_skipped(plan.skipped)
     if not plan.files:
         raise OilakeError(f"no official Open Images file found in {source.display_uri!r} for this selection")
+    if source.local and larger_than_memory(p.file.size for p in plan.files):
+        source.drop_cache_behind = True
+        log("note  the sources are larger than memory: they are read without keeping them in the page cache")
     with store.lock("build"):
         return _build_release(store, source, plan, options)
 

@@ -13,6 +13,7 @@ from pipeline.core.errors import InputFormatError, OilakeError
 from pipeline.read.failures import failure_kind, source_error
 from pipeline.read.files import SourceFile
 from pipeline.read.hashing import BackgroundMd5
+from pipeline.read.page_cache import DropBehind
 
 
 class HashingReader:
@@ -23,10 +24,13 @@ class HashingReader:
     not a short file) and that a file of exactly the official size has the official md5.
     """
 
-    def __init__(self, raw: IO[bytes], file: SourceFile | None = None, url: str = "") -> None:
+    def __init__(
+        self, raw: IO[bytes], file: SourceFile | None = None, url: str = "", drop: DropBehind | None = None
+    ) -> None:
         self._raw = raw
         self._file = file
         self._url = url
+        self._drop = drop  # drops the pages read from the page cache (sources larger than memory)
         self.md5 = BackgroundMd5()
         self.bytes_read = 0
         self.closed = False
@@ -52,6 +56,8 @@ class HashingReader:
             raise self._failed(exc) from exc
         self.md5.update(data)
         self.bytes_read += len(data)
+        if self._drop is not None:
+            self._drop.advance(self.bytes_read, final=not data)
         if not data and size != 0 and not self._ended:
             self._ended = True
             self._check_end()
@@ -103,6 +109,8 @@ class HashingReader:
 
     def close(self) -> None:
         if not self.closed:
+            if self._drop is not None:
+                self._drop.advance(self.bytes_read, final=True)
             self._raw.close()
             self.md5.close()
             self.closed = True
@@ -111,8 +119,15 @@ class HashingReader:
 class OpenedSource:
     """An open source file: ``stream`` gives decompressed bytes, ``hashed`` the raw md5."""
 
-    def __init__(self, raw: IO[bytes], compressed: bool, file: SourceFile | None = None, url: str = "") -> None:
-        self.hashed = HashingReader(raw, file, url)
+    def __init__(
+        self,
+        raw: IO[bytes],
+        compressed: bool,
+        file: SourceFile | None = None,
+        url: str = "",
+        drop: DropBehind | None = None,
+    ) -> None:
+        self.hashed = HashingReader(raw, file, url, drop)
         python_file = pa.PythonFile(self.hashed, mode="r")
         self.stream: pa.NativeFile = pa.CompressedInputStream(python_file, "gzip") if compressed else python_file
 

@@ -20,6 +20,7 @@ from pipeline.core.official import OfficialFile
 from pipeline.read.failures import failure_kind, source_error
 from pipeline.read.files import SourceFile
 from pipeline.read.opened import OpenedSource
+from pipeline.read.page_cache import drop_behind
 from pipeline.read.redact import redact, redact_text
 from pipeline.read.storage_options import HTTP_PROTOCOLS, http_credentials_out_of_url, resolve_storage_options
 
@@ -66,6 +67,7 @@ class Source:
         protocols = {self.fs.protocol} if isinstance(self.fs.protocol, str) else set(self.fs.protocol)
         self.local = "file" in protocols
         self.streaming = bool(protocols & HTTP_PROTOCOLS)
+        self.drop_cache_behind = False  # local files read without keeping them cached (see read/page_cache.py)
         if self.local and not self.fs.isdir(self.root):
             raise SourceError(f"source folder {self.display_uri!r} does not exist or is not a folder")
 
@@ -123,7 +125,8 @@ class Source:
                 raw = self.fs.open(file.path, "rb", block_size=BLOCK_SIZE)
         except Exception as exc:  # each backend has its own types: source_error sorts them
             raise source_error(exc, url, file.official, "open") from exc
-        return OpenedSource(raw, compressed=file.compressed, file=file, url=url)
+        drop = drop_behind(raw) if self.local and self.drop_cache_behind else None
+        return OpenedSource(raw, compressed=file.compressed, file=file, url=url, drop=drop)
 
     def read_head(self, file: SourceFile, limit: int = 1 << 16) -> bytes:
         """The first bytes of the decompressed file (for header checks)."""
