@@ -7,9 +7,13 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import pyarrow.parquet as pq
 import pytest
 
+from pipeline.build.marts import QUERY_LAYER_KEY
+from pipeline.build.reuse import load_previous, mart_donor
 from pipeline.core.schema import all_schemas
+from pipeline.lake.store import open_store
 from pipeline.resources import sample_dir
 from tests.conftest import BOX_HEADER, build, query, sources_by_file
 
@@ -175,3 +179,72 @@ def test_a_corrupt_published_file_is_read_again_not_lent(tmp_path: Path, capsys:
     fresh = str(sources_by_file(manifest)[VAL_BOXES]["output"])
     assert fresh == part, "the same bytes as before the damage: the same name"
     assert os.stat(lake / "current" / fresh).st_nlink == 1  # a new file, not a link to the damaged one
+
+
+MARTS = [s.table for s in all_schemas().values() if s.is_mart]
+TRAIN_VRD = "oidv6-train-annotations-vrd.csv"
+
+
+def _marts(lake: Path) -> dict[str, list[tuple[object, ...]]]:
+    return {name: query(lake, f"select * from {name} order by all").rows() for name in MARTS}
+
+
+def _add_box(folder: Path) -> None:
+    boxes = folder / VAL_BOXES
+    boxes.write_text(boxes.read_text() + "abcdefabcdefabcd,xclick,/m/0k4j,1,0.1,0.9,0.2,0.8,0,0,0,0,0\n")
+
+
+def _drop_last_relationship(folder: Path) -> None:
+    vrd = folder / TRAIN_VRD
+    vrd.write_text("".join(vrd.read_text().splitlines(keepends=True)[:-1]))
+
+
+def _rename_car(folder: Path) -> None:
+    classes = folder / CLASSES
+    classes.write_text(classes.read_text().replace("/m/0k4j,Car", "/m/0k4j,Automobile"))
+
+
+@pytest.mark.parametrize(
+    ("change", "kept"),
+    [(_add_box, "train, test"), (_drop_last_relationship, "validation, test"), (_rename_car, None)],
+    ids=["validation-boxes", "train-relationships", "class-names"],
+)
+def test_a_rebuild_recomputes_the_marts_of_changed_splits_only(
+    sample_copy: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], change: Any, kept: str | None
+) -> None:
+    """The split-local marts keep the unchanged splits' rows; every mart equals a fresh build's."""
+    lake = tmp_path / "lake"
+    first = build(sample_copy, lake)
+    before = _marts(lake)
+    change(sample_copy)
+    capsys.readouterr()
+    build(sample_copy, lake)
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("reuse marts")]
+    if kept is None:
+        assert lines == [], "a changed class file changes every split's names"
+    else:
+        assert lines == [
+            f"reuse marts box_geometry, class_stats, image_summary, mask_stats: rows of {kept} kept from release "
+            f"{first['release']} (those splits' source files are unchanged)"
+        ]
+    incremental = _marts(lake)
+    build(sample_copy, tmp_path / "fresh")
+    assert incremental == _marts(tmp_path / "fresh")
+    assert incremental != before
+
+
+def test_a_mart_computed_with_another_query_layer_is_not_kept(sample_copy: Path, tmp_path: Path) -> None:
+    lake = tmp_path / "lake"
+    build(sample_copy, lake)
+    previous = load_previous(open_store(lake))
+    assert previous is not None
+    donor = mart_donor(previous, ("train",))
+    assert donor is not None and sorted(donor.files) == ["box_geometry", "class_stats", "image_summary", "mask_stats"]
+    (path,) = previous.store.files(previous.release_id, "class_stats")
+    published = previous.store.local_copy(previous.release_id, path)
+    table = pq.read_table(published)
+    os.chmod(published, 0o644)
+    pq.write_table(table.replace_schema_metadata({QUERY_LAYER_KEY: "0000000000000000"}), published)
+    donor = mart_donor(previous, ("train",))
+    assert donor is not None and sorted(donor.files) == ["box_geometry", "image_summary", "mask_stats"]
+    assert mart_donor(previous, ()) is None

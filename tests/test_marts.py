@@ -8,11 +8,22 @@ import shutil
 from pathlib import Path
 
 import polars as pl
+import pyarrow.parquet as pq
 import pytest
 
-from pipeline.build.marts import KEY_SPACE, MAX_SLICES, key_ranges, materialize_marts, slice_count
+from pipeline.build.marts import (
+    KEY_SPACE,
+    MAX_SLICES,
+    QUERY_LAYER_KEY,
+    SLICE_ROWS,
+    MartDonor,
+    key_ranges,
+    materialize_marts,
+    slice_count,
+)
+from pipeline.catalog.views import query_layer_digest
 from pipeline.core.errors import SchemaError
-from pipeline.core.schema import _load, mart_schemas
+from pipeline.core.schema import _load, mart_schemas, table_schema
 from pipeline.query.api import open_lake
 from tests.conftest import BOX_HEADER, WriteSource, build, query
 
@@ -186,3 +197,53 @@ def test_slices_sum_only_declared_integer_columns(tmp_path: Path) -> None:
     )
     with pytest.raises(SchemaError, match="slice_sum column 'label_mid' is not a declared integer column"):
         _load(path)
+
+
+def test_split_local_needs_a_mart_with_a_split_column(tmp_path: Path) -> None:
+    path = tmp_path / "bad_mart.toml"
+    path.write_text(
+        'table = "bad_mart"\nkind = "mart"\ndescription = "x"\nsplit_local = true\n'
+        'columns = [{ name = "label_mid", type = "string", nullable = false, source = "x", description = "x" }]\n'
+    )
+    with pytest.raises(SchemaError, match="split_local needs a mart with a split column"):
+        _load(path)
+
+
+SPLIT_LOCAL = [s.table for s in mart_schemas() if s.split_local]
+COUNTED = {"box_geometry": "boxes", "class_stats": "boxes", "image_summary": "boxes", "mask_stats": "masks"}
+
+
+def test_the_split_keyed_marts_are_split_local() -> None:
+    assert sorted(COUNTED) == SPLIT_LOCAL
+
+
+@pytest.mark.parametrize("slice_rows", [SLICE_ROWS, 1])
+@pytest.mark.parametrize("mart", SPLIT_LOCAL)
+def test_a_donor_keeps_its_splits_and_the_others_are_computed(
+    sample_lake: SampleLake, tmp_path: Path, mart: str, slice_rows: int
+) -> None:
+    """The donor's train rows (poisoned here, so they are told apart) are kept; validation and test are computed.
+
+    The computed rows equal the one-pass mart's: a split-local mart's rows of a split read only that split.
+    """
+    lake, _ = sample_lake
+    one_pass = pl.read_parquet((lake / mart).resolve() / "*.parquet")
+    column = COUNTED[mart]
+    poisoned = one_pass.with_columns(
+        pl.when(pl.col("split") == "train").then(pl.col(column) + 1000).otherwise(pl.col(column)).alias(column)
+    )
+    donor_file = tmp_path / "donor.parquet"
+    poisoned.write_parquet(donor_file)
+    release = tmp_path / "release"
+    shutil.copytree((lake / "current").resolve(), release)
+    for schema in mart_schemas():
+        shutil.rmtree(release / schema.table)
+    materialize_marts(release, slice_rows=slice_rows, donor=MartDonor("r", ("train",), {mart: donor_file}))
+    result = pl.read_parquet(release / mart / f"{mart}.parquet")
+    trains = one_pass.filter(pl.col("split") == "train").height
+    assert 0 < trains < one_pass.height
+    assert result.filter(pl.col("split") == "train").equals(poisoned.filter(pl.col("split") == "train"))
+    assert result.filter(pl.col("split") != "train").equals(one_pass.filter(pl.col("split") != "train"))
+    assert result.equals(result.sort(*table_schema(mart).sort_by, maintain_order=True))
+    metadata = pq.read_schema(release / mart / f"{mart}.parquet").metadata
+    assert metadata[QUERY_LAYER_KEY.encode()] == query_layer_digest().encode()

@@ -19,12 +19,14 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from pipeline.build.marts import QUERY_LAYER_KEY, MartDonor
 from pipeline.build.plan import Plan, Planned
+from pipeline.catalog.views import query_layer_digest
 from pipeline.core.contract import FileReport
 from pipeline.core.errors import LakeError
 from pipeline.core.official import SPLITS
 from pipeline.core.progress import log
-from pipeline.core.schema import all_schemas, table_schema
+from pipeline.core.schema import all_schemas, mart_schemas, table_schema
 from pipeline.families.overlaps import OVERLAPS
 from pipeline.families.selection import family_table
 from pipeline.lake.manifest import tool_version
@@ -195,3 +197,48 @@ def reuse_report(previous: Previous, before: FileReport, staging: Path) -> FileR
     if report.output is not None and report.split is not None:
         link_into(previous, report.output, staging)
     return report
+
+
+def unchanged_splits(plan: Plan, reused: dict[int, FileReport], previous: Previous | None) -> tuple[str, ...]:
+    """The splits whose inputs are all the previous release's: the same source files, every one reused.
+
+    The unpartitioned files (classes, hierarchy, ...) must all be reused too, since every mart joins
+    them; a split with a file added, removed or changed since the previous build is not unchanged.
+    """
+    if previous is None:
+        return ()
+    small = [p for p in plan.files if p.file.official.split is None]
+    previous_small = {name for name, r in previous.reports.items() if r.split is None}
+    if any(id(p) not in reused for p in small) or {p.file.official.name for p in small} != previous_small:
+        return ()
+    splits = []
+    for split in SPLITS:
+        planned = [p for p in plan.files if p.file.official.split == split]
+        before = {name for name, r in previous.reports.items() if r.split == split}
+        if all(id(p) in reused for p in planned) and {p.file.official.name for p in planned} == before:
+            splits.append(split)
+    return tuple(splits)
+
+
+def mart_donor(previous: Previous | None, splits: tuple[str, ...]) -> MartDonor | None:
+    """The previous release's split-local marts to keep the rows of ``splits`` from, or None.
+
+    A mart file is lent only when its schema is unchanged, it is intact (footer readable, the
+    manifest's row count), and its footer records the digest of this query layer.
+    """
+    if previous is None or not splits:
+        return None
+    digest = query_layer_digest()
+    files = {}
+    for schema in mart_schemas():
+        paths = previous.store.files(previous.release_id, schema.table) if schema.split_local else []
+        if len(paths) != 1 or previous.schemas.get(schema.table) != schema.fingerprint:
+            continue
+        try:
+            metadata = previous.store.parquet(previous.release_id, paths[0]).schema_arrow.metadata or {}
+        except (OSError, pa.ArrowException):
+            metadata = {}
+        if metadata.get(QUERY_LAYER_KEY.encode()) != digest.encode() or not previous.intact(paths[0]):
+            continue
+        files[schema.table] = previous.store.local_copy(previous.release_id, paths[0])
+    return MartDonor(release_id=previous.release_id, splits=splits, files=files) if files else None

@@ -19,9 +19,11 @@ from pipeline.build.reuse import (
     carry_rejects,
     link_into,
     load_previous,
+    mart_donor,
     reusable_files,
     reuse_report,
     small_reused,
+    unchanged_splits,
     unpartitioned_outputs,
 )
 from pipeline.build.small_tables import write_class_graph, write_hierarchy, write_small_tables
@@ -157,7 +159,13 @@ def _build_into(
     remove_overlaps(staging, [r for r in draft.files if not r.reused_from], draft.files)
     started = time.monotonic()
     pause_point("marts")
-    marts = materialize_marts(staging)
+    donor = mart_donor(previous, unchanged_splits(plan, reused, previous))
+    if donor is not None:
+        log(
+            f"reuse marts {', '.join(donor.files)}: rows of {', '.join(donor.splits)} kept from release "
+            f"{donor.release_id} (those splits' source files are unchanged)"
+        )
+    marts = materialize_marts(staging, donor=donor)
     counts = ", ".join(f"{name} {rows:,}" for name, rows in marts.items())
     log(f"marts {counts} rows ({time.monotonic() - started:.1f}s)")
     empty = write_empty_tables(staging)

@@ -64,6 +64,12 @@ def _section(name: str, schema: TableSchema, level: str = "##") -> list[str]:
             else "the slices' rows are disjoint and concatenated"
         )
         out += [f"Computed at build time in disjoint ranges of `{schema.slice_by}`; {merge}.", ""]
+    if schema.split_local:
+        out += [
+            "Each split's rows read only that split: an incremental build recomputes the splits whose "
+            "source files changed and keeps the other splits' rows.",
+            "",
+        ]
     out += ["| column | type | nullable | from | description |", "|---|---|---|---|---|"]
     for column in schema.columns:
         out.append(

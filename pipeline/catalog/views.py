@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from collections.abc import Callable, Sequence
@@ -25,6 +26,15 @@ def sql_files() -> list[Path]:
     """The query-layer files, in the order they are loaded."""
     root = sql_dir()
     return sorted(root.rglob("*.sql"), key=lambda p: p.relative_to(root).as_posix())
+
+
+def query_layer_digest() -> str:
+    """A hash of every ``sql/`` file (paths and text): a mart computed with another query layer is not reused."""
+    root = sql_dir()
+    digest = hashlib.sha256()
+    for path in sql_files():
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
 
 
 def leading_comment(text: str) -> str:
@@ -183,7 +193,9 @@ def _write(
     try:
         if filesystem is not None:
             con.register_filesystem(filesystem)
+        con.execute("begin transaction")  # one commit for the ~500 statements, not one each
         define_views(con, view_for, archives=archives)
+        con.execute("commit")
         con.execute("checkpoint")
     finally:
         con.close()

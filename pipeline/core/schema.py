@@ -65,6 +65,7 @@ class TableSchema:
     kind: str = "table"  # "table": fed by source files; "mart": materialized from sql/40_marts/<table>_live.sql
     slice_by: str | None = None  # a mart computed in disjoint ranges of this key of every table that has it
     slice_sum: tuple[str, ...] = ()  # columns added up across the slices (the rest group); empty: rows are disjoint
+    split_local: bool = False  # a mart whose rows of a split read only that split (and unpartitioned tables)
 
     @property
     def is_mart(self) -> bool:
@@ -162,6 +163,7 @@ def _load(path: Path) -> TableSchema:
             kind=raw.get("kind", "table"),
             slice_by=raw.get("slice_by"),
             slice_sum=tuple(raw.get("slice_sum", ())),
+            split_local=raw.get("split_local", False),
         )
     except (KeyError, TypeError) as exc:
         raise SchemaError(f"{path}: invalid schema file ({exc})") from exc
@@ -172,6 +174,8 @@ def _load(path: Path) -> TableSchema:
     for column in columns:
         column.arrow_type  # noqa: B018 - validates the type early
     _check_slices(path, schema)
+    if schema.split_local and (schema.kind != "mart" or "split" not in schema.column_names):
+        raise SchemaError(f"{path}: split_local needs a mart with a split column")
     return schema
 
 

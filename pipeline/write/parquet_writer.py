@@ -53,6 +53,7 @@ class PartWriter:
         row_group_rows: int = ROW_GROUP_ROWS,
         track_order: bool = True,
         row_group_bytes: int = ROW_GROUP_BYTES,
+        metadata: dict[str, str] | None = None,
     ) -> None:
         self.path = path
         self.schema = schema
@@ -69,7 +70,7 @@ class PartWriter:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._writer = pq.ParquetWriter(
             path,
-            schema.arrow,
+            schema.arrow.with_metadata(metadata) if metadata else schema.arrow,
             compression="zstd",
             use_dictionary=_dictionary_columns(schema),
             write_statistics=True,
@@ -168,9 +169,14 @@ def write_query(path: Path, schema: TableSchema, sql: str, params: dict[str, obj
         con.close()
 
 
-def write_batches(path: Path, schema: TableSchema, batches: Iterable[pa.RecordBatch]) -> int:
-    """Write record batches (conformed to ``schema``) as the Parquet file ``path``; returns rows."""
-    writer = PartWriter(path, schema, track_order=False)
+def write_batches(
+    path: Path, schema: TableSchema, batches: Iterable[pa.RecordBatch], metadata: dict[str, str] | None = None
+) -> int:
+    """Write record batches (conformed to ``schema``) as the Parquet file ``path``; returns rows.
+
+    ``metadata``: key-value pairs for the file's footer (a mart records the query layer it was computed with).
+    """
+    writer = PartWriter(path, schema, track_order=False, metadata=metadata)
     try:
         for batch in batches:
             writer.write(pa.Table.from_batches([batch]))
