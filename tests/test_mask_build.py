@@ -251,3 +251,44 @@ def test_batches_close_at_a_byte_budget(monkeypatch: pytest.MonkeyPatch) -> None
     members = [(f"m{i}", b"x" * 400) for i in range(7)]
     assert [len(b) for b in rows._batched(iter(members), 256)] == [3, 3, 1]
     assert [len(b) for b in rows._batched(iter(members), 2)] == [2, 2, 2, 1]
+
+
+def test_the_mask_workers_stop_before_the_files_after_the_archives(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pipeline.build.run as run
+    import pipeline.masks.ingest as mask_ingest
+
+    source = _copy(GENUINE, tmp_path)
+    sample = Path(run.__file__).parents[1] / "sample"
+    shutil.copy(sample / "validation-images-with-rotation.csv", source)
+    pools: list[run.MaskPool] = []
+
+    class Recorded(run.MaskPool):
+        def __init__(self) -> None:
+            super().__init__()
+            pools.append(self)
+
+    seen: list[tuple[str, bool]] = []
+    real_archive, real_csv = run.ingest_archive, run.ingest_to_parquet
+
+    def archive(*args: object, **kwargs: object) -> object:
+        report = real_archive(*args, **kwargs)  # type: ignore[arg-type]
+        seen.append((report.file, pools[0]._pool is not None))
+        return report
+
+    def csv(*args: object, **kwargs: object) -> object:
+        report = real_csv(*args, **kwargs)  # type: ignore[arg-type]
+        seen.append((report.file, pools[0]._pool is not None))
+        return report
+
+    monkeypatch.setattr(mask_ingest, "INLINE_BELOW", 0)  # the five members go to the worker processes
+    monkeypatch.setattr(run, "MaskPool", Recorded)
+    monkeypatch.setattr(run, "ingest_archive", archive)
+    monkeypatch.setattr(run, "ingest_to_parquet", csv)
+    build(source, tmp_path / "lake")
+    assert seen == [
+        ("validation-annotations-object-segmentation.csv", False),
+        (ARCHIVE, True),
+        ("validation-images-with-rotation.csv", False),
+    ]

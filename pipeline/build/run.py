@@ -11,6 +11,7 @@ from pipeline.build.checks import check_catalog, check_staged
 from pipeline.build.faults import pause_point
 from pipeline.build.marts import materialize_marts
 from pipeline.build.mask_orphans import mask_orphans
+from pipeline.build.memory import release_memory
 from pipeline.build.naming import name_by_content, write_empty_tables
 from pipeline.build.overlap import remove_overlaps
 from pipeline.build.plan import BuildOptions, Plan, plan_build
@@ -156,6 +157,7 @@ def _build_into(
     classes = write_small_tables(staging, small)
     if hierarchy is not None:
         write_class_graph(staging, hierarchy, classes)
+    release_memory()
     remove_overlaps(staging, [r for r in draft.files if not r.reused_from], draft.files)
     started = time.monotonic()
     pause_point("marts")
@@ -165,6 +167,7 @@ def _build_into(
             f"reuse marts {', '.join(donor.files)}: rows of {', '.join(donor.splits)} kept from release "
             f"{donor.release_id} (those splits' source files are unchanged)"
         )
+    release_memory()
     marts = materialize_marts(staging, donor=donor)
     counts = ", ".join(f"{name} {rows:,}" for name, rows in marts.items())
     log(f"marts {counts} rows ({time.monotonic() - started:.1f}s)")
@@ -202,10 +205,16 @@ def _ingest_files(
     masks: MaskPool,
     draft: ManifestDraft,
 ) -> Hierarchy | None:
-    """Ingest (or reuse) every planned file in plan order; returns the parsed hierarchy, if planned."""
+    """Ingest (or reuse) every planned file in plan order; returns the parsed hierarchy, if planned.
+
+    The mask workers stop once the archives are done (they hold about 100 MB each), and the memory each
+    file's ingest freed is handed back before the next file starts.
+    """
     hierarchy: Hierarchy | None = None
     for planned in plan.files:
         family = planned.file.official.family
+        if planned.members is None:
+            masks.close()
         if previous is not None and (before := reused.get(id(planned))) is not None:
             report = reuse_report(previous, before, staging)
         elif planned.hierarchy is not None:
@@ -225,6 +234,8 @@ def _ingest_files(
         report.etag = planned.file.etag
         draft.files.append(report)
         _log_report(report)
+        if not report.reused_from:
+            release_memory()
     return hierarchy
 
 
