@@ -19,6 +19,7 @@ import pytest
 from click.testing import CliRunner
 
 from pipeline.cli import cli
+from pipeline.core.contract import FileReport
 from pipeline.families.selection import select_families
 from pipeline.masks import png
 from tests.conftest import build, query, sources_by_file
@@ -270,22 +271,19 @@ def test_the_mask_workers_stop_before_the_files_after_the_archives(
             pools.append(self)
 
     seen: list[tuple[str, bool]] = []
-    real_archive, real_csv = run.ingest_archive, run.ingest_to_parquet
 
-    def archive(*args: object, **kwargs: object) -> object:
-        report = real_archive(*args, **kwargs)  # type: ignore[arg-type]
-        seen.append((report.file, pools[0]._pool is not None))
-        return report
+    def recording(ingest: Callable[..., FileReport]) -> Callable[..., FileReport]:
+        def recorded(*args: object, **kwargs: object) -> FileReport:
+            report = ingest(*args, **kwargs)
+            seen.append((report.file, pools[0].running))
+            return report
 
-    def csv(*args: object, **kwargs: object) -> object:
-        report = real_csv(*args, **kwargs)  # type: ignore[arg-type]
-        seen.append((report.file, pools[0]._pool is not None))
-        return report
+        return recorded
 
     monkeypatch.setattr(mask_ingest, "INLINE_BELOW", 0)  # the five members go to the worker processes
     monkeypatch.setattr(run, "MaskPool", Recorded)
-    monkeypatch.setattr(run, "ingest_archive", archive)
-    monkeypatch.setattr(run, "ingest_to_parquet", csv)
+    monkeypatch.setattr(run, "ingest_archive", recording(run.ingest_archive))
+    monkeypatch.setattr(run, "ingest_to_parquet", recording(run.ingest_to_parquet))
     build(source, tmp_path / "lake")
     assert seen == [
         ("validation-annotations-object-segmentation.csv", False),

@@ -1,4 +1,4 @@
-"""pipeline/build/memory.py: freed pages go back to the system between build stages."""
+"""pipeline/write/memory.py: freed pages go back to the system between build stages."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import sys
 import psutil
 import pytest
 
-from pipeline.build import memory
+from pipeline.write import memory
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc malloc_trim")

@@ -11,7 +11,6 @@ from pipeline.build.checks import check_catalog, check_staged
 from pipeline.build.faults import pause_point
 from pipeline.build.marts import materialize_marts
 from pipeline.build.mask_orphans import mask_orphans
-from pipeline.build.memory import release_memory
 from pipeline.build.naming import name_by_content, write_empty_tables
 from pipeline.build.overlap import remove_overlaps
 from pipeline.build.plan import BuildOptions, Plan, plan_build
@@ -41,6 +40,7 @@ from pipeline.masks.rows import MaskPool
 from pipeline.read.page_cache import larger_than_memory
 from pipeline.read.sources import Source
 from pipeline.write.ingest import ingest_to_parquet, read_small
+from pipeline.write.memory import release_memory
 from pipeline.write.rejects import RejectSink
 
 __all__ = ["BuildOptions", "build_lake", "pause_point"]
@@ -157,7 +157,6 @@ def _build_into(
     classes = write_small_tables(staging, small)
     if hierarchy is not None:
         write_class_graph(staging, hierarchy, classes)
-    release_memory()
     remove_overlaps(staging, [r for r in draft.files if not r.reused_from], draft.files)
     started = time.monotonic()
     pause_point("marts")
@@ -167,7 +166,6 @@ def _build_into(
             f"reuse marts {', '.join(donor.files)}: rows of {', '.join(donor.splits)} kept from release "
             f"{donor.release_id} (those splits' source files are unchanged)"
         )
-    release_memory()
     marts = materialize_marts(staging, donor=donor)
     counts = ", ".join(f"{name} {rows:,}" for name, rows in marts.items())
     log(f"marts {counts} rows ({time.monotonic() - started:.1f}s)")

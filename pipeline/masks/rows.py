@@ -131,11 +131,16 @@ def mask_pool(workers: int = 2) -> ProcessPoolExecutor:
 
 
 class MaskPool:
-    """The build's process pool for ``encode_members``, started on first use, closed once."""
+    """The build's process pool for ``encode_members``: started on first use, stopped by ``close`` (the build
+    stops it once the archives are read; a later use would start it again)."""
 
     def __init__(self, workers: int = 2) -> None:
         self.workers = workers
         self._pool: ProcessPoolExecutor | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._pool is not None
 
     def executor(self) -> ProcessPoolExecutor:
         if self._pool is None:

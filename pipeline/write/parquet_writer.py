@@ -19,6 +19,7 @@ import pyarrow.parquet as pq
 
 from pipeline.core.errors import MemoryBudgetError, SchemaError
 from pipeline.core.schema import TableSchema
+from pipeline.write.memory import release_memory
 
 ROW_GROUP_ROWS = 256 * 1024
 ROW_GROUP_BYTES = 32 << 20  # a row group is also cut at this much buffered Arrow data (wide rows: narratives, images)
@@ -151,7 +152,7 @@ def memory_budget(step: str) -> Iterator[None]:
 
 def build_connection(temp_dir: Path) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB connection for build steps: bounded memory, spilling to ``temp_dir``."""
-    pa.default_memory_pool().release_unused()  # hand back the ingest's free Arrow buffers before DuckDB takes its share
+    release_memory()  # hand back the ingest's freed pages before DuckDB takes its share
     con = duckdb.connect(config={"memory_limit": duckdb_memory_limit()})
     con.execute("set temp_directory = $dir", {"dir": str(temp_dir)})
     con.execute("set preserve_insertion_order = true")

@@ -1,9 +1,11 @@
-"""Hand the memory one build stage freed back to the system before the next stage starts.
+"""Hand the memory one build step freed back to the system before the next step starts.
 
 Freed memory is not returned at once: pyarrow's allocator (mimalloc) keeps freed pages for reuse, and
 glibc's ``malloc`` keeps freed chunks in its per-thread arenas. Both count in the process's resident
 size. After a scale-0.1 ingest the build held 760 MB with no Arrow buffer allocated; giving the pages
-back brought it to 480 MB (``benchmarks/notes.md``), memory the DuckDB steps that follow can use.
+back brought it to 480 MB (measured by hand, ``benchmarks/notes.md``), memory the DuckDB steps that
+follow can use. The build calls it after every file it ingests, and ``build_connection`` before every
+DuckDB step.
 """
 
 from __future__ import annotations
