@@ -12,6 +12,11 @@ SCALE  ?= 0.01
 ONLY   ?=
 SPLITS ?=
 BENCH_STAMP := $(VENV)/.bench-stamp
+# pytest-xdist: TEST_WORKERS processes (TEST_WORKERS=0: one process, no xdist); each test file stays in one worker,
+# so a file's module fixtures are built once and its tests run in their order (not in pyproject's addopts: the
+# interop environment has no xdist)
+TEST_WORKERS ?= 2
+XDIST   := -n $(TEST_WORKERS) --dist loadfile
 
 QUERY  ?=
 PREDICTIONS ?=
@@ -49,13 +54,13 @@ bench-masks: $(BENCH_STAMP) ## Mask benchmark: PNG decode + RLE encode, oilake v
 	$(BIN)/python -m benchmarks.masks --scale $(or $(MASK_SCALE),0.015) $(ARGS)
 
 test: $(STAMP) ## Run the test suite, but the S3 round trips (make test-s3)
-	$(BIN)/python -m pytest -m "not s3"
+	$(BIN)/python -m pytest $(XDIST) -m "not s3"
 
 test-s3: $(STAMP) ## Run the tests that use the S3 (moto) server: lakes and sources on object storage (CI runs it)
-	$(BIN)/python -m pytest -m s3
+	$(BIN)/python -m pytest $(XDIST) -m s3
 
 test-quick: $(STAMP) ## Run the tests that start no server and generate no data at scale (-m "not slow and not server")
-	$(BIN)/python -m pytest -m "not slow and not server"
+	$(BIN)/python -m pytest $(XDIST) -m "not slow and not server"
 
 # `make interop`: other engines in their own environment (tests/interop/requirements.txt), never in .venv
 INTEROP       := .venv-interop

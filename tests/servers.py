@@ -203,9 +203,11 @@ def moto_server() -> Iterator[str]:
     from moto.server import ThreadedMotoServer
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    port = free_port()
-    server = ThreadedMotoServer(ip_address=LOOPBACK, port=port, verbose=False)
+    # port 0: the kernel picks the port as the server binds. A port from free_port() could be taken by the
+    # other xdist worker's server between the check and the bind, and start() then waits forever.
+    server = ThreadedMotoServer(ip_address=LOOPBACK, port=0, verbose=False)
     server.start()
+    _, port = server.get_host_and_port()
     try:
         yield f"http://{LOOPBACK}:{port}"
     finally:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import duckdb
+import pytest
 
 from pipeline.core.schema import all_schemas
 from tests.conftest import BOX_HEADER, WriteSource, build
@@ -50,9 +50,11 @@ def test_views_and_columns_carry_the_schema_descriptions(sample_lake: tuple[Path
     assert "-1` (unknown) → NULL" in column
 
 
-def test_sample_lake_views_answer_from_any_cwd(sample_lake: tuple[Path, dict[str, object]], tmp_path: Path) -> None:
+def test_sample_lake_views_answer_from_any_cwd(
+    sample_lake: tuple[Path, dict[str, object]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     lake, manifest = sample_lake
-    os.chdir(tmp_path)
+    monkeypatch.chdir(tmp_path)  # back after the test: the tests that follow in this process keep their cwd
     con = duckdb.connect(str(lake / "lake.duckdb"), read_only=True)
     for name, info in manifest["tables"].items():
         assert con.execute(f"select count(*) from {name}").fetchall() == [(info["rows"],)], name
