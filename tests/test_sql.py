@@ -172,6 +172,64 @@ def test_boxes_expanded_counts_each_ancestor_once_and_never_parts(tiny_lake: Pat
     assert query(tiny_lake, "select count(*) from boxes_expanded where image_id_u64 = 2").item() == 1
 
 
+# The plain formulation the view replaced: each box's own row, then one row per ancestor, names joined last.
+PLAIN_BOXES_EXPANDED = """
+with unioned as (
+    select boxes.* exclude (label_mid), boxes.label_mid, boxes.label_mid as original_label_mid,
+        false as is_expanded, 0 as distance
+    from boxes
+    union all
+    select boxes.* exclude (label_mid), class_ancestors.ancestor_mid as label_mid,
+        boxes.label_mid as original_label_mid, true as is_expanded, class_ancestors.distance
+    from boxes inner join class_ancestors on class_ancestors.label_mid = boxes.label_mid
+)
+select unioned.*, counted.display_name as label_name, original.display_name as original_label_name
+from unioned
+left join classes as counted on counted.label_mid = unioned.label_mid
+left join classes as original on original.label_mid = unioned.original_label_mid
+"""
+
+
+def test_boxes_expanded_equals_the_plain_union(write_source: WriteSource, tmp_path: Path) -> None:
+    # /m/ghost is in the hierarchy (under Carnivore) but not in the class file; /m/nameless is in neither
+    tree = json.loads(json.dumps(TREE))
+    tree["Subcategory"][0]["Subcategory"][0]["Subcategory"].append({"LabelName": "/m/ghost"})
+    boxes = [_box(1, "/m/cat"), _box(1, "/m/paw"), _box(2, "/m/nameless"), _box(3, "/m/ghost"), _box(3, "/m/dog")]
+    source = write_source(
+        {
+            "bbox_labels_600_hierarchy.json": json.dumps(tree),
+            "oidv6-class-descriptions.csv": CLASSES,
+            "validation-annotations-bbox.csv": BOX_HEADER + "\n" + "".join(boxes),
+            "test-annotations-bbox.csv": BOX_HEADER + "\n" + _box(4, "/m/carnivore") + _box(4, "/m/cat"),
+        }
+    )
+    lake = tmp_path / "lake"
+    build(source, lake)
+    con = duckdb.connect(str(lake / "lake.duckdb"), read_only=True)
+    assert [c[:2] for c in con.execute("describe boxes_expanded").fetchall()] == [
+        c[:2] for c in con.execute(f"describe {PLAIN_BOXES_EXPANDED}").fetchall()
+    ]
+    view = sorted(con.execute("select * from boxes_expanded").fetchall(), key=repr)
+    assert view == sorted(con.execute(PLAIN_BOXES_EXPANDED).fetchall(), key=repr)
+    assert len(view) == 3 + 1 + 1 + 3 + 2 + 2 + 3  # cat 3, paw 1, nameless 1, ghost 3, dog 2; carnivore 2, cat 3
+    names = "select original_label_mid, label_mid, label_name, original_label_name from boxes_expanded"
+    assert con.execute(f"{names} where image_id_u64 = 3 order by all").fetchall() == [
+        ("/m/dog", "/m/animal", "Animal", "Dog"),
+        ("/m/dog", "/m/dog", "Dog", "Dog"),
+        ("/m/ghost", "/m/animal", "Animal", None),  # a class without a name still counts for its ancestors
+        ("/m/ghost", "/m/carnivore", "Carnivore", None),
+        ("/m/ghost", "/m/ghost", None, None),
+    ]
+    animal = "select split, original_label_mid, count(*) from boxes_expanded where label_name = 'Animal'"
+    assert con.execute(f"{animal} group by split, original_label_mid order by all").fetchall() == [
+        ("test", "/m/carnivore", 1),
+        ("test", "/m/cat", 1),
+        ("validation", "/m/cat", 1),
+        ("validation", "/m/dog", 1),
+        ("validation", "/m/ghost", 1),
+    ]
+
+
 def test_image_labels_expanded(tiny_lake: Path) -> None:
     rows = query(
         tiny_lake,
