@@ -204,3 +204,36 @@ def test_a_cr_alone_ends_a_line_for_the_line_numbers_too(block_size: int) -> Non
     assert rows == [{"a": "1", "b": "x\ry", "c": "3"}, {"a": "4", "b": "5", "c": "6"}, {"a": "9", "b": "10", "c": "11"}]
     assert lines == [2, 4, 6]
     assert [(m.line, m.raw) for m in malformed] == [(5, "7,8")]
+
+
+@pytest.mark.parametrize(
+    "chunk",
+    [
+        b'a,b,c\n1,"2,x",3\n4,5,6\n',  # quotes, no line end held: the per-value count is skipped
+        b'a,b,c\n1,"2,x",3\n4,5,6',  # ... and no final line end
+        b'a,b,c\n1,"2\nx",3\n4,5,6',  # a held LF and no final line end
+        b'a,b,c\r\n1,"2\r\nx",3\r\n4,"y\rz",6\r\n',  # held CRLF and CR
+        b'a,b,c\n1,"2",3\n7,8\n9,"x\ny",11,12\n\n13,"14",15\n',  # malformed rows, one holding a LF; a blank line
+        b'a,b,c\n"1",2\n',  # a malformed quoted row
+        b'a,b,c\n"x""y",2,3\n\n',
+    ],
+)
+def test_line_numbers_equal_the_value_by_value_count(monkeypatch: pytest.MonkeyPatch, chunk: bytes) -> None:
+    """Counting held line ends once per chunk gives the lines counting them in every value gives."""
+    import pipeline.read.csv_reader as reader
+
+    shortcut = _parse_any(chunk, "f.csv", COLUMNS, True, 10)
+    monkeypatch.setattr(reader, "held_line_ends", lambda chunk, records: 1)  # always count value by value
+    counted = _parse_any(chunk, "f.csv", COLUMNS, True, 10)
+    assert shortcut.lines.tolist() == counted.lines.tolist()
+    assert [(m.line, m.reason) for m in shortcut.malformed] == [(m.line, m.reason) for m in counted.malformed]
+    assert shortcut.frame.equals(counted.frame)
+
+
+def test_held_line_ends() -> None:
+    from pipeline.read.csv_reader import held_line_ends
+
+    assert held_line_ends(b'a,b\n1,"x\ny"\n', 2) == 1
+    assert held_line_ends(b'a,b\n1,"x\r\ny"', 2) == 1
+    assert held_line_ends(b'a,b\n1,"x"\n', 2) == 0
+    assert held_line_ends(b'a,b\n1,"x"', 2) == 0

@@ -179,11 +179,16 @@ def _record_chunks(stream: pa.NativeFile, file: str, block_size: int) -> Iterato
         carry = buffer[cut:]
 
 
+def count_byte(data: bytes, byte: int) -> int:
+    """How many times ``byte`` occurs in ``data`` (numpy: twice the speed of ``bytes.count``)."""
+    return int(np.count_nonzero(np.frombuffer(data, dtype=np.uint8) == byte))
+
+
 def line_ends(data: bytes) -> int:
     """How many lines ``data`` ends: LF, CRLF and a CR alone each end one (pyarrow and the csv module split there)."""
     if b"\r" not in data:  # memchr: a twentieth of a count, and most files hold no CR
-        return data.count(b"\n")
-    return data.count(b"\n") + data.count(b"\r") - data.count(b"\r\n")
+        return count_byte(data, ord("\n"))
+    return count_byte(data, ord("\n")) + count_byte(data, ord("\r")) - data.count(b"\r\n")
 
 
 def _last_record_end(buffer: bytes) -> int:
@@ -284,12 +289,22 @@ def _parse_plain(chunk: bytes, columns: list[str], skip_header: bool, first_line
         )
     except pl.exceptions.PolarsError:  # any refusal: the careful path explains it
         return None
-    if body.count(b",") != frame.height * (len(columns) - 1):
+    if count_byte(body, ord(",")) != frame.height * (len(columns) - 1):
         return None
     if frame.select(pl.all_horizontal(pl.all().str.len_bytes() == 0).any()).item():
         return None
     start = first_line + (1 if skip_header else 0)
     return CsvBatch(frame, np.arange(start, start + frame.height, dtype=np.int64))
+
+
+def held_line_ends(chunk: bytes, records: int) -> int:
+    """How many line ends of ``chunk`` lie inside quoted values, given that it holds ``records`` records.
+
+    Every record but an unterminated last one ends with one line end; the rest are held in values.
+    Zero lets the reader skip counting line ends value by value.
+    """
+    terminated = records if chunk.endswith((b"\n", b"\r")) else records - 1
+    return line_ends(chunk) - terminated
 
 
 def _parse_any(chunk: bytes, file: str, columns: list[str], skip_header: bool, first_line: int) -> CsvBatch:
@@ -325,7 +340,9 @@ def _parse_any(chunk: bytes, file: str, columns: list[str], skip_header: bool, f
     except (pa.ArrowInvalid, OSError) as exc:
         raise InputFormatError(f"{file}: line {first_line} or after: cannot be read as CSV: {exc}") from exc
     first_record = 2 if skip_header else 1
-    lines, malformed = _locate(table, invalid, first_record, first_line, may_hold_newlines=b'"' in chunk)
+    records = first_record - 1 + table.num_rows + len(invalid)
+    held = b'"' in chunk and held_line_ends(chunk, records) > 0
+    lines, malformed = _locate(table, invalid, first_record, first_line, may_hold_newlines=held)
     table, lines, blank = _drop_blank(table, lines)
     table, lines, bad_utf8 = _decode(table, lines)
     return CsvBatch(to_frame(table), lines, sorted(malformed + bad_utf8, key=lambda m: m.line), blank)
