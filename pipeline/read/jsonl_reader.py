@@ -19,8 +19,10 @@ import pyarrow.json as pajson
 
 from pipeline.core.errors import InputFormatError
 from pipeline.read.batches import CsvBatch, Malformed, to_frame
+from pipeline.read.threads import prefetch
 
 CHUNK_BYTES = 8 << 20  # 32 MiB chunks peaked at 1.1 GB on the scale-1 narratives, 8 MiB at 0.6 GB, and ran faster
+READ_AHEAD = 1  # chunks read ahead of the parse (each CHUNK_BYTES, plus its lines)
 # No line (one narrative, ~32 KB on average) is kept beyond this: a longer one is quarantined unread and
 # skipped to its end, so a line of any length costs at most this much memory (times the parse's overhead).
 MAX_RECORD_BYTES = 16 << 20
@@ -50,7 +52,9 @@ def read_jsonl(
 ) -> Iterator[CsvBatch]:
     """Yield batches of ``schema`` rows; ``check_line`` explains why a decoded line is unfit."""
     first_line = 1
-    for lines in _line_chunks(stream, file, chunk_bytes):
+    # the next chunk is read (and split into lines) in a thread of its own while this one is parsed:
+    # at full scale the sources come from disk, and a read in line with the parse left a core waiting
+    for lines in prefetch(_line_chunks(stream, file, chunk_bytes), depth=READ_AHEAD):
         yield _parse_chunk(lines, first_line, schema, check_line)
         first_line += len(lines)
 
