@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import re
 import shutil
 from pathlib import Path
@@ -12,14 +11,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipeline.build.marts import (
-    KEY_SPACE,
-    MAX_SLICES,
     QUERY_LAYER_KEY,
     SLICE_ROWS,
     MartDonor,
-    key_ranges,
     materialize_marts,
-    slice_count,
 )
 from pipeline.catalog.views import query_layer_digest
 from pipeline.core.errors import SchemaError
@@ -143,18 +138,6 @@ def test_marts_follow_a_rebuild(write_source: WriteSource, tmp_path: Path) -> No
         ("test", 1),
         ("validation", 1),
     ]
-
-
-@pytest.mark.parametrize("slices", [1, 2, 3, 7, 64])
-def test_key_ranges_cover_every_key_once(slices: int) -> None:
-    ranges = key_ranges(slices)
-    assert len(ranges) == slices and ranges[0][0] == 0 and ranges[-1][1] is None
-    assert all(high == next_low for (_, high), (next_low, _) in itertools.pairwise(ranges))
-    assert all(low < (KEY_SPACE if high is None else high) for low, high in ranges)
-
-
-def test_slice_count_follows_the_rows() -> None:
-    assert [slice_count(n, 100) for n in (0, 1, 100, 101, 950, 10**9)] == [1, 1, 1, 2, 10, MAX_SLICES]
 
 
 SLICED = [s.table for s in mart_schemas() if s.slice_by]

@@ -20,7 +20,6 @@ of the query layer (``sql/``) in its footer; a previous file computed with other
 
 from __future__ import annotations
 
-import math
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -29,6 +28,7 @@ from pathlib import Path
 
 import duckdb
 
+from pipeline.build.slices import key_ranges, slice_count
 from pipeline.catalog.views import LIVE, define_views, query_layer_digest, view_sql
 from pipeline.core.layout import file_path
 from pipeline.core.schema import TableSchema, all_schemas, mart_schemas
@@ -38,8 +38,6 @@ from pipeline.write.parquet_writer import ROW_GROUP_ROWS, build_connection, memo
 # rows of the keyed tables per slice: at scale 1 (about 270M rows) 9 slices, and class_stats and
 # image_summary took 9-11 s each instead of 14-24 s (benchmarks/notes.md); the sample needs one
 SLICE_ROWS = 32_000_000
-MAX_SLICES = 64
-KEY_SPACE = 2**64  # slice keys are unsigned 64-bit integers
 QUERY_LAYER_KEY = "oilake.query_layer"  # a mart file's footer key: the digest of the sql/ it was computed with
 
 
@@ -133,17 +131,6 @@ def _compute(
         con.execute(f"create temp table _mart as select * from {schema.table}{LIVE}")
     else:
         _compute_in_slices(con, schema, base, scope, slice_rows)
-
-
-def key_ranges(slices: int) -> list[tuple[int, int | None]]:
-    """``slices`` disjoint ``[low, high)`` ranges covering the unsigned 64-bit keys; the last is open."""
-    bounds = [k * KEY_SPACE // slices for k in range(slices)]
-    return [(low, high) for low, high in zip(bounds, [*bounds[1:], None], strict=True)]
-
-
-def slice_count(rows: int, slice_rows: int = SLICE_ROWS) -> int:
-    """How many slices keep each one near ``slice_rows`` rows of the keyed tables (1 to ``MAX_SLICES``)."""
-    return max(1, min(MAX_SLICES, math.ceil(rows / slice_rows)))
 
 
 def _compute_in_slices(
