@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 
-from pipeline.build.slices import KEY_SPACE, MAX_SLICES, key_ranges, slice_count
+from pipeline.build.slices import KEY_SPACE, MAX_SLICES, key_ranges, range_conditions, slice_count
 
 
 @pytest.mark.parametrize("slices", [1, 2, 3, 7, 64])
@@ -19,3 +19,8 @@ def test_key_ranges_cover_every_key_once(slices: int) -> None:
 
 def test_slice_count_follows_the_rows() -> None:
     assert [slice_count(n, 100) for n in (0, 1, 100, 101, 950, 10**9)] == [1, 1, 1, 2, 10, MAX_SLICES]
+
+
+def test_range_conditions() -> None:
+    assert range_conditions("k", 0, 2**63) == ["k >= 0::ubigint", f"k < {2**63}::ubigint"]
+    assert range_conditions("s.k", 2**63, None) == [f"s.k >= {2**63}::ubigint"]

@@ -230,6 +230,27 @@ def test_boxes_expanded_equals_the_plain_union(write_source: WriteSource, tmp_pa
     ]
 
 
+def _boxes_scans(con: duckdb.DuckDBPyConnection, sql: str) -> int:
+    """How many Parquet scans of ``boxes`` (the one base table here with a ``split`` column) ``sql``'s plan holds."""
+    plan = json.loads(con.execute(f"explain (format json) {sql}").fetchall()[0][1])
+    nodes = list(plan)
+    scans = 0
+    while nodes:
+        node = nodes.pop()
+        info = node.get("extra_info", {})
+        projections = info.get("Projections", [])
+        scans += info.get("Function") == "READ_PARQUET" and "split" in projections
+        nodes += node.get("children", [])
+    return scans
+
+
+def test_a_label_name_filter_reads_the_boxes_once(tiny_lake: Path) -> None:
+    con = duckdb.connect(str(tiny_lake / "lake.duckdb"), read_only=True)
+    animal = "select split, count(*) from {} where label_name = 'Animal' group by split"
+    assert _boxes_scans(con, animal.format("boxes_expanded")) == 1
+    assert _boxes_scans(con, animal.format(f"({PLAIN_BOXES_EXPANDED})")) == 2  # the two-scan form it replaced
+
+
 def test_image_labels_expanded(tiny_lake: Path) -> None:
     rows = query(
         tiny_lake,

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import duckdb
 
-from pipeline.build.slices import key_ranges, slice_count
+from pipeline.build.slices import key_ranges, range_conditions, slice_count
 from pipeline.catalog.views import LIVE, define_views, query_layer_digest, view_sql
 from pipeline.core.layout import file_path
 from pipeline.core.schema import TableSchema, all_schemas, mart_schemas
@@ -68,9 +68,7 @@ class _Scope:
         if self.without_splits and "split" in schema.partition_by:
             conditions.append(f"split not in ({', '.join(sql_string(s) for s in self.without_splits)})")
         if self.key is not None and self.key in schema.column_names:
-            conditions.append(f"{self.key} >= {self.low}::ubigint")
-            if self.high is not None:
-                conditions.append(f"{self.key} < {self.high}::ubigint")
+            conditions += range_conditions(self.key, self.low, self.high)
         replaced = sql.replace("create view", "create or replace view", 1)
         return f"{replaced} where {' and '.join(conditions)}" if conditions else replaced
 

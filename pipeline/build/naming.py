@@ -11,15 +11,14 @@ digest and keep their names (they are hard links to the same bytes).
 from __future__ import annotations
 
 import hashlib
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from pipeline.core.contract import FileReport
 from pipeline.core.layout import content_name, empty_file_path, named_digest, table_files
 from pipeline.core.schema import all_schemas
+from pipeline.read.hashing import HASH_WORKERS
+from pipeline.read.threads import ordered_map
 from pipeline.write.parquet_writer import write_batches
-
-HASH_WORKERS = 2  # files hashed at once (one per core; at scale 1 the lake is 8.9 GB)
 
 
 def write_empty_tables(staging: Path) -> list[str]:
@@ -44,8 +43,7 @@ def name_by_content(staging: Path, reports: list[FileReport]) -> dict[str, str]:
     Returns the renames, old relative path → new one.
     """
     unnamed = [path for name in all_schemas() for path in table_files(staging, name) if named_digest(path.name) is None]
-    with ThreadPoolExecutor(max_workers=HASH_WORKERS) as pool:  # hashlib lets go of the GIL while it hashes
-        digests = list(pool.map(file_digest, unnamed))
+    digests = ordered_map(file_digest, iter(unnamed), HASH_WORKERS)  # hashlib lets go of the GIL while it hashes
     renamed = {}
     for path, digest in zip(unnamed, digests, strict=True):
         target = path.with_name(content_name(path.name, digest))

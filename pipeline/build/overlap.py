@@ -7,25 +7,17 @@ source row is still accounted for and no row appears twice.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
-import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipeline.build.slices import key_ranges, slice_count
+from pipeline.build.slices import key_ranges, range_conditions, slice_count
 from pipeline.core.contract import FileReport
 from pipeline.core.official import SPLITS
 from pipeline.core.progress import log
 from pipeline.core.schema import table_schema
 from pipeline.families.overlaps import OVERLAPS
-from pipeline.write.parquet_writer import (
-    ROW_GROUP_ROWS,
-    SORT_KEY,
-    build_connection,
-    memory_budget,
-    write_batches,
-)
+from pipeline.write.parquet_writer import SORT_KEY, write_query
 
 # subset rows per slice: the 8.8M boxable human labels of scale 1 (every column in the hash table)
 # took 8.1 s in one pass and 5.9 s in 5 slices of this size (benchmarks/notes.md)
@@ -41,36 +33,28 @@ def remove_overlap(
     range reads only its own row groups of both files), and the ranges in order keep the subset's order.
     """
     schema = table_schema(table)
-    join = " and ".join(f"f.{k} = s.{k}" for k in keys)
     before = pq.ParquetFile(subset).metadata.num_rows
     sliced = SORT_KEY in keys and schema.sort_by[:1] == (SORT_KEY,)
-    ranges = key_ranges(slice_count(before, slice_rows)) if sliced else [(0, None)]
+    ranges: list[tuple[int, int | None] | None] = [*key_ranges(slice_count(before, slice_rows))] if sliced else [None]
     kept = subset.with_suffix(".kept.parquet")
-    con = build_connection(temp_dir)
-    params = {"subset": str(subset), "superset": str(superset)}
-
-    def in_range(alias: str, low: int, high: int | None) -> str:
-        if not sliced:
-            return "true"
-        upper = f" and {alias}.{SORT_KEY} < {high}" if high is not None else ""
-        return f"{alias}.{SORT_KEY} >= {low}{upper}"
-
-    def batches() -> Iterator[pa.RecordBatch]:
-        for low, high in ranges:
-            sql = (
-                "select s.* exclude (file_row_number) from read_parquet($subset, file_row_number = true) s "
-                f"where {in_range('s', low, high)} and not exists (select 1 from read_parquet($superset) f "
-                f"where {in_range('f', low, high)} and {join}) order by s.file_row_number"
-            )
-            yield from con.sql(sql, params=params).to_arrow_reader(ROW_GROUP_ROWS)
-
-    try:
-        with memory_budget(f"writing {kept.name}"):
-            written = write_batches(kept, schema, batches())
-    finally:
-        con.close()
+    queries = [_kept_rows(keys, range_) for range_ in ranges]
+    written = write_query(kept, schema, queries, {"subset": str(subset), "superset": str(superset)}, temp_dir)
     kept.replace(subset)
     return before - written
+
+
+def _kept_rows(keys: tuple[str, ...], range_: tuple[int, int | None] | None) -> str:
+    """The subset's rows (of ``range_`` of the key, None: all) that the superset does not hold, in order."""
+    held = [f"f.{k} = s.{k}" for k in keys]
+    outer: list[str] = []
+    if range_ is not None:
+        outer = range_conditions(f"s.{SORT_KEY}", *range_)
+        held = [*range_conditions(f"f.{SORT_KEY}", *range_), *held]
+    absent = f"not exists (select 1 from read_parquet($superset) f where {' and '.join(held)})"
+    return (
+        "select s.* exclude (file_row_number) from read_parquet($subset, file_row_number = true) s "
+        f"where {' and '.join([*outer, absent])} order by s.file_row_number"
+    )
 
 
 def remove_overlaps(staging: Path, fresh: list[FileReport], reports: list[FileReport]) -> None:

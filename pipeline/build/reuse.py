@@ -32,12 +32,12 @@ from pipeline.families.selection import family_table
 from pipeline.lake.manifest import tool_version
 from pipeline.lake.store import Store
 from pipeline.read.files import SourceFile
+from pipeline.read.hashing import HASH_WORKERS
 from pipeline.read.sources import COMPRESSED_SUFFIXES, Source
 from pipeline.read.threads import ordered_map
 from pipeline.write.parquet_writer import write_query
 
 REUSED_REJECTS = "rejects/reused.parquet"
-HASH_WORKERS = 2  # source files hashed at once to decide reuse (the machine this is tuned for has two cores)
 
 
 @dataclass

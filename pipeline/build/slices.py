@@ -22,3 +22,11 @@ def key_ranges(slices: int) -> list[tuple[int, int | None]]:
 def slice_count(rows: int, slice_rows: int) -> int:
     """How many slices keep each one near ``slice_rows`` rows (1 to ``MAX_SLICES``)."""
     return max(1, min(MAX_SLICES, math.ceil(rows / slice_rows)))
+
+
+def range_conditions(column: str, low: int, high: int | None) -> list[str]:
+    """The SQL conditions keeping ``low <= column < high`` (``high`` None: no upper bound)."""
+    conditions = [f"{column} >= {low}::ubigint"]
+    if high is not None:
+        conditions.append(f"{column} < {high}::ubigint")
+    return conditions

@@ -11,6 +11,7 @@ import hashlib
 import queue
 import threading
 
+HASH_WORKERS = 2  # whole files hashed at once (reuse check, content names): the machine tuned for has two cores
 INLINE_BYTES = 1 << 20  # smaller updates are hashed at once: a thread is not worth it
 QUEUED_BUFFERS = 4  # at most this many buffers wait to be hashed (bounded memory)
 

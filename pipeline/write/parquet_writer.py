@@ -8,7 +8,7 @@ DuckDB when it is closed.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -160,12 +160,23 @@ def build_connection(temp_dir: Path) -> duckdb.DuckDBPyConnection:
     return con
 
 
-def write_query(path: Path, schema: TableSchema, sql: str, params: dict[str, object], temp_dir: Path) -> int:
-    """Write the result of a DuckDB query (sorts and joins spill to ``temp_dir``) as ``path``; returns rows."""
+def write_query(
+    path: Path, schema: TableSchema, sql: str | Sequence[str], params: dict[str, object], temp_dir: Path
+) -> int:
+    """Write the result of a DuckDB query (sorts and joins spill to ``temp_dir``) as ``path``; returns rows.
+
+    Several queries: their rows one after the other, each query run once the one before is written.
+    """
+    queries = [sql] if isinstance(sql, str) else list(sql)
     con = build_connection(temp_dir)
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        for query in queries:
+            yield from con.sql(query, params=params).to_arrow_reader(ROW_GROUP_ROWS)
+
     try:
         with memory_budget(f"writing {path.name}"):
-            return write_batches(path, schema, con.sql(sql, params=params).to_arrow_reader(ROW_GROUP_ROWS))
+            return write_batches(path, schema, batches())
     finally:
         con.close()
 
